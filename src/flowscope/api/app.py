@@ -1,0 +1,70 @@
+"""The ASGI application: `create_app(settings)` builds one; nothing is read at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from flowscope import __version__
+from flowscope.api.routes import apps, health, keys, runs
+from flowscope.config import Settings
+from flowscope.runs.pricing import PriceBook
+from flowscope.schemas import RunBatchCreate
+from flowscope.store import migrate
+from flowscope.store.engine import make_engine
+
+log = logging.getLogger("flowscope")
+
+DESCRIPTION = """Performance analytics, result cache and optimization advisor for LLM workflows.
+
+Every route but `/healthz` takes `Authorization: Bearer fsk_...`. List endpoints answer
+`{"data": [...], "next_cursor": ...}`; times are UTC.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        if settings.is_sqlite and settings.auto_migrate:
+            migrate.upgrade(engine)
+        app.state.engine = engine
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="flowscope",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.prices = PriceBook()
+    for module in (health, runs, apps, keys):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    # POST /api/v1/runs reads its body itself (for speed); publish the model it validates.
+    body = RunBatchCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(body.pop("$defs", {}))
+    components["RunBatchCreate"] = body
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,76 @@
+"""Reading and validating JSON request bodies ourselves: size limit, gzip, fast parsing.
+
+FastAPI's own body handling parses JSON with the standard library and then validates; reading
+the bytes and handing them to pydantic's Rust parser is several times faster for big batches,
+and lets us answer 413/415/400 before any work.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, Request
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The (decompressed) body, or 413 past `limit` bytes, 415 if it is not JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(
+            415, f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        body = _gunzip(body, limit)
+    elif encoding not in ("", "identity"):
+        raise HTTPException(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
+    return body
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit, "after decompression")
+    return out
+
+
+def _too_large(limit: int, when: str = "") -> HTTPException:
+    suffix = f" {when}" if when else ""
+    return HTTPException(413, f"request body is larger than {limit} bytes{suffix}")
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """Validate JSON bytes into `model`: 400 when not JSON, 422 naming each bad field."""
+    if not body.strip():
+        raise HTTPException(400, "request body is empty: send a JSON document")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        invalid_json = [e for e in errors if e["type"] == "json_invalid"]
+        if invalid_json:
+            raise HTTPException(400, f"body is not valid JSON: {invalid_json[0]['msg']}") from None
+        raise HTTPException(422, [_error(e) for e in errors]) from None
+
+
+def _error(error: Any) -> dict[str, Any]:
+    return {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}

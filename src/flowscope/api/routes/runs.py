@@ -1,0 +1,118 @@
+"""Runs: batch ingestion, one run read back, and pages of a workflow's runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+
+from flowscope import catalog
+from flowscope.api.body import parse_body, read_body
+from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices
+from flowscope.runs.ingest import IngestRejected, ingest_runs
+from flowscope.runs.pricing import PriceBook
+from flowscope.runs.read import BadCursor, read_run, read_runs
+from flowscope.schemas import IngestResult, Page, RunBatchCreate, RunPublic, RunStatus
+from flowscope.schemas.runs import RunSummaryPublic
+from flowscope.store.engine import read_transaction, write_transaction
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RunBatchCreate"}}
+        },
+    }
+}
+
+
+def _ingest(
+    engine: Engine, tenant_id: int, batch: RunBatchCreate, prices: PriceBook
+) -> IngestResult:
+    try:
+        with write_transaction(engine) as conn:
+            return ingest_runs(conn, tenant_id, batch.runs, prices=prices)
+    except IngestRejected as exc:
+        raise HTTPException(422, exc.errors) from None
+
+
+@router.post(
+    "/runs",
+    response_model=IngestResult,
+    summary="Ingest a batch of runs with their node executions (idempotent, atomic)",
+    openapi_extra=_BATCH_BODY,
+    responses={
+        400: {"description": "Body is not JSON"},
+        413: {"description": "Body over the size limit"},
+        415: {"description": "Not application/json"},
+        422: {"description": "A run or node execution is invalid; nothing was stored"},
+    },
+)
+async def post_runs(
+    request: Request, principal: CanIngest, engine: DbEngine, settings: AppSettings, prices: Prices
+) -> IngestResult:
+    body = await read_body(request, settings.max_body_bytes)
+    batch = await run_in_threadpool(parse_body, RunBatchCreate, body)
+    if len(batch.runs) > settings.max_runs_per_request:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["body", "runs"],
+                    "msg": f"at most {settings.max_runs_per_request} runs per request",
+                    "type": "too_long",
+                }
+            ],
+        )
+    return await run_in_threadpool(_ingest, engine, principal.tenant_id, batch, prices)
+
+
+@router.get("/runs/{run_id}", response_model=RunPublic, summary="A run with its node executions")
+def get_run(run_id: str, principal: CanRead, engine: DbEngine) -> RunPublic:
+    with read_transaction(engine) as conn:
+        run = read_run(conn, principal.tenant_id, run_id)
+    if run is None:
+        raise HTTPException(404, f"run {run_id!r} not found")
+    return run
+
+
+@router.get(
+    "/apps/{app_id}/workflows/{workflow_id}/runs",
+    response_model=Page[RunSummaryPublic],
+    summary="A workflow's runs, newest first, a page at a time",
+)
+def list_runs(
+    app_id: str,
+    workflow_id: str,
+    principal: CanRead,
+    engine: DbEngine,
+    settings: AppSettings,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, description="Page size (at most page_size_max).")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> Page[RunSummaryPublic]:
+    if limit > settings.page_size_max:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["query", "limit"],
+                    "msg": f"limit must be at most {settings.page_size_max}",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
+    with read_transaction(engine) as conn:
+        workflow_pk = catalog.read_workflow_pk(conn, principal.tenant_id, app_id, workflow_id)
+        if workflow_pk is None:
+            raise HTTPException(404, f"workflow {app_id}/{workflow_id} not found")
+        try:
+            return read_runs(conn, workflow_pk, status=status, limit=limit, cursor=cursor)
+        except BadCursor as exc:
+            raise HTTPException(
+                422, [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
+            ) from None

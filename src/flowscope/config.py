@@ -1,0 +1,56 @@
+"""Settings: one pydantic-settings object, read from FLOWSCOPE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./flowscope.db"
+
+
+class Settings(BaseSettings):
+    """Everything flowscope can be told. Build one and pass it to `create_app(settings)`."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWSCOPE_", extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="SQLAlchemy URL of the flowscope database: sqlite:///path.db (embedded "
+        "default) or postgresql+psycopg://user@host/db (production).",
+    )
+    host: str = Field("127.0.0.1", description="Interface `flowscope serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port `flowscope serve` listens on.")
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted; larger bodies get 413.",
+    )
+    max_runs_per_request: int = Field(
+        10_000, gt=0, description="Most runs one POST /api/v1/runs may carry (422 beyond)."
+    )
+    page_size_max: int = Field(1000, gt=0, description="Largest `limit` a list endpoint accepts.")
+    db_pool_size: int = Field(
+        5, gt=0, description="Connections each server process keeps open to PostgreSQL."
+    )
+    auto_migrate: bool = Field(
+        True,
+        description="Apply migrations to an embedded SQLite database when the server starts "
+        "(PostgreSQL is migrated explicitly with `flowscope db upgrade`).",
+    )
+    log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a sqlite URL, or None for memory and other databases."""
+    if not database_url.startswith("sqlite"):
+        return None
+    _, _, rest = database_url.partition(":///")
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest)

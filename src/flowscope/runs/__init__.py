@@ -1,0 +1,1 @@
+"""Runs: ingesting, pricing and reading back workflow runs and node executions."""

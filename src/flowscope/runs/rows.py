@@ -1,0 +1,163 @@
+"""From wire schemas to table rows: derived fields, cost estimates, and status ranks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowscope.runs.pricing import PriceBook
+from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
+from flowscope.timeutil import to_us
+
+# A report never moves a run or node backwards: once finished (rank 1) it stays finished.
+_UNFINISHED = frozenset({"running", "paused"})
+
+
+def status_rank(status: str) -> int:
+    return 0 if status in _UNFINISHED else 1
+
+
+RUN_COLUMNS = (
+    "run_id",
+    "tenant_id",
+    "workflow_pk",
+    "workflow_version",
+    "status",
+    "status_rank",
+    "started_at_us",
+    "finished_at_us",
+    "elapsed_ms",
+    "error",
+    "triggered_from",
+    "inputs_hash",
+    "reported_total_tokens",
+    "total_tokens",
+    "currency",
+    "node_count",
+    "cache_hits",
+    "unpriced_node_executions",
+    "created_at_us",
+    "updated_at_us",
+)
+
+NODE_COLUMNS = (
+    "run_pk",
+    "id",
+    "node_id",
+    "node_type",
+    "title",
+    "node_index",
+    "predecessor_node_id",
+    "status",
+    "status_rank",
+    "started_at_us",
+    "finished_at_us",
+    "elapsed_ms",
+    "error",
+    "model_provider",
+    "model_name",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "currency",
+    "cost_source",
+    "cache_hit",
+    "input_hash",
+    "retry_count",
+    "iteration_id",
+    "iteration_index",
+    "loop_id",
+    "loop_index",
+    "parent_id",
+)
+
+
+def _elapsed_ms(reported: float | None, started_us: int, finished_us: int | None) -> float | None:
+    if reported is not None:
+        return reported
+    if finished_us is None:
+        return None
+    return (finished_us - started_us) / 1000.0
+
+
+def run_row(run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int) -> tuple[Any, ...]:
+    started = to_us(run.started_at)
+    finished = None if run.finished_at is None else to_us(run.finished_at)
+    return (
+        run.id,
+        tenant_id,
+        workflow_pk,
+        run.workflow_version,
+        run.status,
+        status_rank(run.status),
+        started,
+        finished,
+        _elapsed_ms(run.elapsed_ms, started, finished),
+        run.error,
+        run.triggered_from,
+        run.inputs_hash,
+        run.total_tokens,
+        run.total_tokens,
+        "USD",
+        0,
+        0,
+        0,
+        now_us,
+        now_us,
+    )
+
+
+def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | None, str, str]:
+    """(cost, currency, cost_source) of a node execution."""
+    if node.cost is not None:
+        return node.cost, node.currency, "reported"
+    if not node.model_name:
+        return None, node.currency, "none"
+    if node.prompt_tokens is None and node.completion_tokens is None:
+        return None, node.currency, "unpriced"
+    estimate = prices.estimate(
+        node.model_provider, node.model_name, node.prompt_tokens or 0, node.completion_tokens or 0
+    )
+    if estimate is None:
+        return None, node.currency, "unpriced"
+    return estimate, "USD", "estimated"
+
+
+def node_row(node: NodeExecutionCreate, run_pk: int, prices: PriceBook) -> tuple[Any, ...]:
+    started = to_us(node.started_at)
+    finished = None if node.finished_at is None else to_us(node.finished_at)
+    total = node.total_tokens
+    if total is None and (node.prompt_tokens is not None or node.completion_tokens is not None):
+        total = (node.prompt_tokens or 0) + (node.completion_tokens or 0)
+    cost, currency, source = node_cost(node, prices)
+    return (
+        run_pk,
+        node.id,
+        node.node_id,
+        node.node_type,
+        node.title,
+        node.index,
+        node.predecessor_node_id,
+        node.status,
+        status_rank(node.status),
+        started,
+        finished,
+        _elapsed_ms(node.elapsed_ms, started, finished),
+        node.error,
+        node.model_provider,
+        node.model_name,
+        node.prompt_tokens,
+        node.completion_tokens,
+        total,
+        cost,
+        currency,
+        source,
+        node.cache_hit,
+        node.input_hash,
+        node.retry_count,
+        node.iteration_id,
+        node.iteration_index,
+        node.loop_id,
+        node.loop_index,
+        node.parent_id,
+    )

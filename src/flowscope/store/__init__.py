@@ -1,0 +1,1 @@
+"""Storage: tables, engines, dialect differences and migrations."""
