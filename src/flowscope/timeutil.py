@@ -6,14 +6,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NAIVE_EPOCH = datetime(1970, 1, 1)
+ONE_US = timedelta(microseconds=1)
 
 
 def to_us(value: datetime) -> int:
     """Exact microseconds since the epoch of an aware (or naive = UTC) datetime."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return (value - NAIVE_EPOCH) // ONE_US
+    return (value - EPOCH) // ONE_US
 
 
 def from_us(micros: int) -> datetime:

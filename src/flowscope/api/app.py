@@ -68,3 +68,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components["RunBatchCreate"] = body
     app.openapi_schema = schema
     return schema
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for server processes: settings come from FLOWSCOPE_* environment variables."""
+    return create_app(Settings())

@@ -8,8 +8,10 @@ and lets us answer 413/415/400 before any work.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any, TypeVar
 
+import orjson
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, ValidationError
 
@@ -58,8 +60,14 @@ def _too_large(limit: int, when: str = "") -> HTTPException:
     return HTTPException(413, f"request body is larger than {limit} bytes{suffix}")
 
 
-def parse_body(model: type[M], body: bytes) -> M:
-    """Validate JSON bytes into `model`: 400 when not JSON, 422 naming each bad field."""
+def parse_body(
+    model: type[M], body: bytes, more_errors: Callable[[Any], list[dict[str, Any]]] | None = None
+) -> M:
+    """Validate JSON bytes into `model`: 400 when not JSON, 422 naming each bad field.
+
+    `more_errors` runs over the parsed JSON when validation fails, to report checks that
+    normally run after validation (so one 422 lists every bad item).
+    """
     if not body.strip():
         raise HTTPException(400, "request body is empty: send a JSON document")
     try:
@@ -69,7 +77,15 @@ def parse_body(model: type[M], body: bytes) -> M:
         invalid_json = [e for e in errors if e["type"] == "json_invalid"]
         if invalid_json:
             raise HTTPException(400, f"body is not valid JSON: {invalid_json[0]['msg']}") from None
-        raise HTTPException(422, [_error(e) for e in errors]) from None
+        detail = [_error(e) for e in errors]
+        if more_errors is not None:
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:  # NaN and Infinity literals: pydantic named them
+                payload = None
+            detail += more_errors(payload)
+            detail.sort(key=lambda e: [str(part) for part in e["loc"]])
+        raise HTTPException(422, detail) from None
 
 
 def _error(error: Any) -> dict[str, Any]:

@@ -17,7 +17,14 @@ from sqlalchemy import Connection
 
 from flowscope import catalog
 from flowscope.runs.pricing import PriceBook
-from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS, node_row, run_row, status_rank
+from flowscope.runs.rows import (
+    NODE_COLUMNS,
+    RUN_COLUMNS,
+    node_row,
+    run_row,
+    status_rank,
+    time_order_errors,
+)
 from flowscope.schemas.runs import IngestResult, NodeExecutionCreate, RunCreate
 from flowscope.store import dialect
 from flowscope.timeutil import now_us as _now_us
@@ -70,29 +77,24 @@ _RUN_UPDATE = (
 
 _NODE_OPTIONAL = frozenset(
     {
-        "title",
-        "node_index",
-        "predecessor_node_id",
         "finished_at_us",
         "elapsed_ms",
-        "error",
         "model_provider",
         "model_name",
         "prompt_tokens",
         "completion_tokens",
         "total_tokens",
         "input_hash",
-        "iteration_id",
-        "iteration_index",
-        "loop_id",
-        "loop_index",
         "parent_id",
+        "details",
     }
 )
+# Nodes keep no rank column (one column less to write per row): it is derived from the status.
+_NODE_RANK = "CASE WHEN {t}.status IN ('running', 'paused') THEN 0 ELSE 1 END"
 _NODE_UPDATE = (
     "DO UPDATE SET "
     + _set(NODE_COLUMNS[2:], "node_executions", _NODE_OPTIONAL)
-    + " WHERE excluded.status_rank >= node_executions.status_rank"
+    + f" WHERE {_NODE_RANK.format(t='excluded')} >= {_NODE_RANK.format(t='node_executions')}"
 )
 
 # A container (iteration, loop) may already include its children's tokens and cost, as
@@ -185,6 +187,9 @@ def ingest_runs(
 ) -> IngestResult:
     """Store or update every run of the batch; raises IngestRejected before writing a run."""
     now = _now_us() if now_us is None else now_us
+    time_errors = time_order_errors(runs)
+    if time_errors:
+        raise IngestRejected(time_errors)
     position, latest = _dedupe(runs)
     run_ids = sorted(latest)
     workflow_pks = catalog.ensure_workflows(

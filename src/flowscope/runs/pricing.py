@@ -52,19 +52,24 @@ class PriceBook:
 
     def __init__(self) -> None:
         self._resolved: dict[tuple[str | None, str], FlatPrice | TieredPrice | None] = {}
+        # The same price keyed by the names as reported, so the hot path skips normalising.
+        self._by_raw_name: dict[tuple[str | None, str], FlatPrice | TieredPrice | None] = {}
         self._lock = threading.Lock()
 
     def estimate(
         self, provider: str | None, model: str, prompt_tokens: int, completion_tokens: int
     ) -> float | None:
-        key = (provider_id(provider), model)
         try:
-            price = self._resolved[key]
+            price = self._by_raw_name[(provider, model)]
         except KeyError:
-            price = self._resolve(*key)
+            price = self._resolve(provider_id(provider), model)
+            with self._lock:
+                self._by_raw_name[(provider, model)] = price
         return None if price is None else price.cost(prompt_tokens, completion_tokens)
 
     def _resolve(self, provider: str | None, model: str) -> FlatPrice | TieredPrice | None:
+        if (provider, model) in self._resolved:
+            return self._resolved[(provider, model)]
         resolved: FlatPrice | TieredPrice | None = None
         # An unknown or self-hosted provider name still finds the model by its name alone.
         for candidate in dict.fromkeys([provider, None]):

@@ -6,6 +6,7 @@ import base64
 import binascii
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Row, select
 
 from flowscope.schemas.common import Page
@@ -67,18 +68,19 @@ def _run_fields(row: Row[Any]) -> dict[str, Any]:
 
 
 def _node(n: Row[Any]) -> NodeExecutionPublic:
+    details = orjson.loads(n.details) if n.details else {}
     return NodeExecutionPublic(
         id=n.id,
         node_id=n.node_id,
         node_type=n.node_type,
-        title=n.title,
-        index=n.node_index,
-        predecessor_node_id=n.predecessor_node_id,
-        status=n.status,  # type: ignore[arg-type]
+        title=details.get("title"),
+        index=details.get("index"),
+        predecessor_node_id=details.get("predecessor_node_id"),
+        status=n.status,
         started_at=from_us(n.started_at_us),
         finished_at=maybe_from_us(n.finished_at_us),
         elapsed_ms=n.elapsed_ms,
-        error=n.error,
+        error=details.get("error"),
         model_provider=n.model_provider,
         model_name=n.model_name,
         prompt_tokens=n.prompt_tokens,
@@ -86,14 +88,14 @@ def _node(n: Row[Any]) -> NodeExecutionPublic:
         total_tokens=n.total_tokens,
         cost=n.cost,
         currency=n.currency,
-        cost_source=n.cost_source,  # type: ignore[arg-type]
+        cost_source=n.cost_source,
         cache_hit=bool(n.cache_hit),
         input_hash=n.input_hash,
         retry_count=n.retry_count,
-        iteration_id=n.iteration_id,
-        iteration_index=n.iteration_index,
-        loop_id=n.loop_id,
-        loop_index=n.loop_index,
+        iteration_id=details.get("iteration_id"),
+        iteration_index=details.get("iteration_index"),
+        loop_id=details.get("loop_id"),
+        loop_index=details.get("loop_index"),
         parent_id=n.parent_id,
     )
 
@@ -116,7 +118,7 @@ def read_run(conn: Connection, tenant_id: int, run_id: str) -> RunPublic | None:
     nodes = conn.execute(
         select(*NodeExecution.__table__.c)
         .where(NodeExecution.run_pk == row.id)
-        .order_by(NodeExecution.started_at_us, NodeExecution.node_index, NodeExecution.id)
+        .order_by(NodeExecution.started_at_us, NodeExecution.id)
     )
     return RunPublic(**_run_fields(row), node_executions=[_node(n) for n in nodes])
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
 
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
 from flowscope.timeutil import to_us
+
+_DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 
 # A report never moves a run or node backwards: once finished (rank 1) it stays finished.
 _UNFINISHED = frozenset({"running", "paused"})
@@ -44,15 +51,10 @@ NODE_COLUMNS = (
     "id",
     "node_id",
     "node_type",
-    "title",
-    "node_index",
-    "predecessor_node_id",
     "status",
-    "status_rank",
     "started_at_us",
     "finished_at_us",
     "elapsed_ms",
-    "error",
     "model_provider",
     "model_name",
     "prompt_tokens",
@@ -64,12 +66,72 @@ NODE_COLUMNS = (
     "cache_hit",
     "input_hash",
     "retry_count",
+    "parent_id",
+    "details",
+)
+
+# Descriptive fields live in one JSON text column: every bound column costs ~0.5 µs per row on
+# SQLite (see docs/benchmarks.md), and analytics never filter on these.
+DETAIL_FIELDS = (
+    "title",
+    "index",
+    "predecessor_node_id",
+    "error",
     "iteration_id",
     "iteration_index",
     "loop_id",
     "loop_index",
-    "parent_id",
 )
+
+
+def time_order_errors(runs: Sequence[RunCreate]) -> list[dict[str, Any]]:
+    """A 422-style error for every run or node execution that finished before it started."""
+    errors: list[dict[str, Any]] = []
+    for i, run in enumerate(runs):
+        if _finished_before_start(run.started_at, run.finished_at):
+            errors.append(_time_error(("body", "runs", i, "finished_at")))
+        for j, node in enumerate(run.node_executions):
+            if _finished_before_start(node.started_at, node.finished_at):
+                errors.append(_time_error(("body", "runs", i, "node_executions", j, "finished_at")))
+    return errors
+
+
+def raw_time_order_errors(payload: Any) -> list[dict[str, Any]]:
+    """The same check over a raw JSON batch that failed validation (the error path only)."""
+    errors: list[dict[str, Any]] = []
+    runs = payload.get("runs") if isinstance(payload, dict) else None
+    for i, run in enumerate(runs if isinstance(runs, list) else []):
+        if not isinstance(run, dict):
+            continue
+        if _raw_before(run):
+            errors.append(_time_error(("body", "runs", i, "finished_at")))
+        nodes = run.get("node_executions")
+        for j, node in enumerate(nodes if isinstance(nodes, list) else []):
+            if isinstance(node, dict) and _raw_before(node):
+                errors.append(_time_error(("body", "runs", i, "node_executions", j, "finished_at")))
+    return errors
+
+
+def _raw_before(item: dict[str, Any]) -> bool:
+    try:
+        started = _DATETIME.validate_python(item["started_at"])
+        finished = _DATETIME.validate_python(item["finished_at"])
+    except (KeyError, ValidationError):
+        return False
+    return finished is not None and _finished_before_start(started, finished)
+
+
+def _finished_before_start(started: datetime, finished: datetime | None) -> bool:
+    if finished is None:
+        return False
+    try:
+        return finished < started
+    except TypeError:  # one naive (UTC by contract), one aware
+        return to_us(finished) < to_us(started)
+
+
+def _time_error(loc: tuple[Any, ...]) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": "finished_at is before started_at", "type": "value_error"}
 
 
 def _elapsed_ms(reported: float | None, started_us: int, finished_us: int | None) -> float | None:
@@ -130,20 +192,29 @@ def node_row(node: NodeExecutionCreate, run_pk: int, prices: PriceBook) -> tuple
     if total is None and (node.prompt_tokens is not None or node.completion_tokens is not None):
         total = (node.prompt_tokens or 0) + (node.completion_tokens or 0)
     cost, currency, source = node_cost(node, prices)
+    details = {
+        key: value
+        for key, value in (
+            ("title", node.title),
+            ("index", node.index),
+            ("predecessor_node_id", node.predecessor_node_id),
+            ("error", node.error),
+            ("iteration_id", node.iteration_id),
+            ("iteration_index", node.iteration_index),
+            ("loop_id", node.loop_id),
+            ("loop_index", node.loop_index),
+        )
+        if value is not None
+    }
     return (
         run_pk,
         node.id,
         node.node_id,
         node.node_type,
-        node.title,
-        node.index,
-        node.predecessor_node_id,
         node.status,
-        status_rank(node.status),
         started,
         finished,
         _elapsed_ms(node.elapsed_ms, started, finished),
-        node.error,
         node.model_provider,
         node.model_name,
         node.prompt_tokens,
@@ -155,9 +226,6 @@ def node_row(node: NodeExecutionCreate, run_pk: int, prices: PriceBook) -> tuple
         node.cache_hit,
         node.input_hash,
         node.retry_count,
-        node.iteration_id,
-        node.iteration_index,
-        node.loop_id,
-        node.loop_index,
         node.parent_id,
+        orjson.dumps(details).decode() if details else None,
     )

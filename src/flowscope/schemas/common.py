@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
 
-def _as_utc(value: datetime) -> datetime:
-    # Naive timestamps are UTC by contract; aware ones are converted to UTC.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# Naive timestamps are UTC by contract. They are kept as parsed and converted where they are
+# stored (flowscope.timeutil.to_us): a Python validator here would cost ~2 µs per field, a
+# third of the parse time of a node execution.
+UtcDatetime = datetime
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 ShortText = Annotated[str, Field(max_length=255)]
 NonNegativeInt = Annotated[int, Field(ge=0)]

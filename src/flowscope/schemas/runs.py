@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowscope.schemas.common import (
     Id,
@@ -22,15 +22,12 @@ CostSource = Literal["reported", "estimated", "unpriced", "none"]
 _INPUT = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=1_000_000)
 
 
-def _not_before_start(finished_at: datetime | None, info: ValidationInfo) -> datetime | None:
-    started_at = info.data.get("started_at")
-    if finished_at is not None and started_at is not None and finished_at < started_at:
-        raise ValueError("finished_at is before started_at")
-    return finished_at
-
-
 class NodeExecutionCreate(BaseModel):
-    """One execution of one node inside a run, as an engine reports it."""
+    """One execution of one node inside a run, as an engine reports it.
+
+    `finished_at` must not be before `started_at`; that check runs at ingestion
+    (flowscope.runs.rows), where the times are integers, and is reported like any other.
+    """
 
     model_config = _INPUT
 
@@ -67,8 +64,6 @@ class NodeExecutionCreate(BaseModel):
     loop_index: NonNegativeInt | None = None
     parent_id: Id | None = Field(None, description="The container's node execution id.")
 
-    _check_finish = field_validator("finished_at")(_not_before_start)
-
 
 class RunCreate(BaseModel):
     """One workflow run with the node executions known so far."""
@@ -92,8 +87,6 @@ class RunCreate(BaseModel):
         None, description="Run total when the engine knows it; else summed from the nodes."
     )
     node_executions: list[NodeExecutionCreate] = Field(default_factory=list)
-
-    _check_finish = field_validator("finished_at")(_not_before_start)
 
 
 class RunBatchCreate(BaseModel):

@@ -14,6 +14,7 @@ from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices
 from flowscope.runs.ingest import IngestRejected, ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
+from flowscope.runs.rows import raw_time_order_errors
 from flowscope.schemas import IngestResult, Page, RunBatchCreate, RunPublic, RunStatus
 from flowscope.schemas.runs import RunSummaryPublic
 from flowscope.store.engine import read_transaction, write_transaction
@@ -56,7 +57,7 @@ async def post_runs(
     request: Request, principal: CanIngest, engine: DbEngine, settings: AppSettings, prices: Prices
 ) -> IngestResult:
     body = await read_body(request, settings.max_body_bytes)
-    batch = await run_in_threadpool(parse_body, RunBatchCreate, body)
+    batch = await run_in_threadpool(parse_body, RunBatchCreate, body, raw_time_order_errors)
     if len(batch.runs) > settings.max_runs_per_request:
         raise HTTPException(
             422,

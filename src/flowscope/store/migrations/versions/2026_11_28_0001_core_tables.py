@@ -1,7 +1,8 @@
 """Core tables: tenants, API keys, apps, workflows and versions, runs, node executions.
 
 Why: everything else (rollups, cache, advisor) hangs off these. Times are integer epoch
-microseconds; node executions are clustered on (run, id) so a run reads back in one range.
+microseconds; node executions are clustered on (run, id) so a run reads back in one range,
+and keep their descriptive fields in one JSON `details` column to keep bulk writes cheap.
 
 Revision ID: 0001_core
 Revises:
@@ -134,15 +135,10 @@ def upgrade() -> None:
         sa.Column("id", sa.String(255), nullable=False),
         sa.Column("node_id", sa.String(255), nullable=False),
         sa.Column("node_type", sa.String(255), nullable=False),
-        sa.Column("title", sa.Text, nullable=True),
-        sa.Column("node_index", sa.Integer, nullable=True),
-        sa.Column("predecessor_node_id", sa.String(255), nullable=True),
         sa.Column("status", sa.String(32), nullable=False),
-        sa.Column("status_rank", sa.SmallInteger, nullable=False),
         sa.Column("started_at_us", sa.BigInteger, nullable=False),
         sa.Column("finished_at_us", sa.BigInteger, nullable=True),
         sa.Column("elapsed_ms", sa.Float, nullable=True),
-        sa.Column("error", sa.Text, nullable=True),
         sa.Column("model_provider", sa.String(255), nullable=True),
         sa.Column("model_name", sa.String(255), nullable=True),
         sa.Column("prompt_tokens", sa.BigInteger, nullable=True),
@@ -154,11 +150,8 @@ def upgrade() -> None:
         sa.Column("cache_hit", sa.Boolean, nullable=False),
         sa.Column("input_hash", sa.String(255), nullable=True),
         sa.Column("retry_count", sa.Integer, nullable=False),
-        sa.Column("iteration_id", sa.String(255), nullable=True),
-        sa.Column("iteration_index", sa.Integer, nullable=True),
-        sa.Column("loop_id", sa.String(255), nullable=True),
-        sa.Column("loop_index", sa.Integer, nullable=True),
         sa.Column("parent_id", sa.String(255), nullable=True),
+        sa.Column("details", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("run_pk", "id", name="pk_node_executions"),
         sa.ForeignKeyConstraint(
             ["run_pk"],

@@ -1,0 +1,176 @@
+"""Bad input gets a clear 4xx naming the field, and nothing is written."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from flowscope.api import create_app
+from flowscope.config import Settings
+from tests.conftest import KeyFactory, auth
+from tests.factories import batch, llm, node, run
+
+
+@pytest.fixture
+def key(make_key: KeyFactory) -> str:
+    return make_key("ingest")
+
+
+def stored_runs(client: TestClient, make_key: KeyFactory) -> int:
+    reader = make_key("read")
+    response = client.get("/api/v1/apps/support-bot/workflows/triage/runs", headers=auth(reader))
+    return 0 if response.status_code == 404 else len(response.json()["data"])
+
+
+def with_node(**fields: Any) -> dict[str, Any]:
+    return batch(run("ok", [node("n0")]), run("bad", [llm("n1", **fields)]))
+
+
+INVALID = [
+    ("unknown run status", batch(run("r", status="done")), ["body", "runs", 0, "status"]),
+    (
+        "unknown node status",
+        with_node(status="ok"),
+        ["body", "runs", 1, "node_executions", 0, "status"],
+    ),
+    (
+        "run finished before start",
+        batch(run("r", start=10, end=5)),
+        ["body", "runs", 0, "finished_at"],
+    ),
+    (
+        "negative tokens",
+        with_node(prompt=-1),
+        ["body", "runs", 1, "node_executions", 0, "prompt_tokens"],
+    ),
+    ("negative cost", with_node(cost=-0.1), ["body", "runs", 1, "node_executions", 0, "cost"]),
+    (
+        "negative elapsed",
+        with_node(elapsed_ms=-5),
+        ["body", "runs", 1, "node_executions", 0, "elapsed_ms"],
+    ),
+    (
+        "negative retry count",
+        with_node(retry_count=-1),
+        ["body", "runs", 1, "node_executions", 0, "retry_count"],
+    ),
+    ("run id too long", batch(run("x" * 256)), ["body", "runs", 0, "id"]),
+    (
+        "node id too long",
+        with_node(node_id="n" * 256),
+        ["body", "runs", 1, "node_executions", 0, "node_id"],
+    ),
+    ("empty run id", batch(run("")), ["body", "runs", 0, "id"]),
+    (
+        "missing started_at",
+        batch({k: v for k, v in run("r").items() if k != "started_at"}),
+        ["body", "runs", 0, "started_at"],
+    ),
+    ("bad timestamp", batch(run("r", started_at="yesterday")), ["body", "runs", 0, "started_at"]),
+    ("empty batch", {"runs": []}, ["body", "runs"]),
+    ("no runs key", {"run": []}, ["body", "runs"]),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "loc"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_items_are_named(
+    client: TestClient, key: str, make_key: KeyFactory, case: str, body: Any, loc: list[Any]
+) -> None:
+    response = client.post("/api/v1/runs", json=body, headers=auth(key))
+    assert response.status_code == 422, response.text
+    assert loc in [e["loc"] for e in response.json()["detail"]]
+    assert stored_runs(client, make_key) == 0
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_rejected(
+    client: TestClient, key: str, make_key: KeyFactory, literal: str
+) -> None:
+    body = orjson.dumps(with_node(cost=1.0)).replace(b'"cost":1.0', f'"cost":{literal}'.encode())
+    response = client.post(
+        "/api/v1/runs", content=body, headers={**auth(key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert ["body", "runs", 1, "node_executions", 0, "cost"] in [
+        e["loc"] for e in response.json()["detail"]
+    ]
+    assert stored_runs(client, make_key) == 0
+
+
+def test_every_bad_item_is_listed(client: TestClient, key: str) -> None:
+    body = batch(run("a", status="nope"), run("b"), run("c", [node("n", start=3, end=1)]))
+    response = client.post("/api/v1/runs", json=body, headers=auth(key))
+    assert response.status_code == 422
+    locs = [e["loc"] for e in response.json()["detail"]]
+    assert ["body", "runs", 0, "status"] in locs
+    assert ["body", "runs", 2, "node_executions", 0, "finished_at"] in locs
+    assert all(loc[2] != 1 for loc in locs)
+
+
+def test_not_json_is_400(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/api/v1/runs",
+        content=b"{not json",
+        headers={**auth(key), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["detail"]
+
+
+def test_empty_body_is_400(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/api/v1/runs", content=b"", headers={**auth(key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+def test_wrong_content_type_is_415(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/api/v1/runs", content=b"runs=1", headers={**auth(key), "Content-Type": "text/plain"}
+    )
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
+def test_gzip_body_is_accepted(client: TestClient, key: str, make_key: KeyFactory) -> None:
+    body = gzip.compress(orjson.dumps(batch(run("r1", [node("n1")]))))
+    response = client.post(
+        "/api/v1/runs",
+        content=body,
+        headers={**auth(key), "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 200, response.text
+    assert stored_runs(client, make_key) == 1
+
+
+@pytest.fixture
+def small_client(db_url: str) -> Any:
+    app = create_app(Settings(database_url=db_url, auto_migrate=False, max_body_bytes=2000))
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def test_body_over_the_limit_is_413(small_client: TestClient, key: str) -> None:
+    body = orjson.dumps(batch(*[run(f"r{i}", [node("n")]) for i in range(20)]))
+    assert len(body) > 2000
+    response = small_client.post(
+        "/api/v1/runs", content=body, headers={**auth(key), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+
+
+def test_gzip_bomb_is_413_after_decompression(small_client: TestClient, key: str) -> None:
+    payload = orjson.dumps(batch(run("r1", [node("n", title="x" * 50_000)])))
+    body = gzip.compress(payload)
+    assert len(body) < 2000 < len(payload)
+    response = small_client.post(
+        "/api/v1/runs",
+        content=body,
+        headers={**auth(key), "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 413
+    assert "decompression" in response.json()["detail"]
