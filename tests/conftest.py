@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,18 +57,33 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to head."""
+@contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped afterwards."""
     require_postgres()
     name = f"flowscope_test_{uuid.uuid4().hex[:10]}"
     admin = _libpq(POSTGRES_URL)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The PostgreSQL database shared by this test session's database tests."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def scratch_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, for tests that reshape the schema."""
+    with new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -188,6 +188,9 @@ def test_container_tokens_are_not_counted_twice(client: TestClient, key: str) ->
     stored = get_run(client, key, "r1")
     assert stored["total_tokens"] == 320
     assert stored["cost"] == pytest.approx(0.31)
+    # A new run's totals are computed in Python, a known run's in SQL: both must agree.
+    assert post(client, key, batch(run("r1", nodes))).status_code == 200
+    assert get_run(client, key, "r1") == stored
     # Children count when their container reports nothing itself (as the SDK records them).
     bare = [
         node("it", "iteration_1", node_type="iteration", start=0, end=4),

@@ -20,7 +20,7 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'm.db'}"
     else:
-        url = request.getfixturevalue("postgres_database")
+        url = request.getfixturevalue("scratch_postgres_database")
     engine = make_engine(url)
     if migrate.current_revision(engine):
         migrate.downgrade(engine, "base")

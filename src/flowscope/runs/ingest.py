@@ -18,10 +18,12 @@ from sqlalchemy import Connection
 from flowscope import catalog
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
+    NO_NODES,
     NODE_COLUMNS,
     RUN_COLUMNS,
     node_row,
     run_row,
+    run_totals,
     status_rank,
     time_order_errors,
 )
@@ -99,17 +101,14 @@ _NODE_UPDATE = (
 
 # A container (iteration, loop) may already include its children's tokens and cost, as
 # Dify's do: a child counts towards the run only when its container reports none itself.
+# The CTE bounds the self-join to the runs just written, whatever the table's size.
 _RUN_TOTALS = """
-UPDATE workflow_runs SET
-    node_count = a.node_count,
-    cache_hits = a.cache_hits,
-    unpriced_node_executions = a.unpriced,
-    prompt_tokens = a.prompt_tokens,
-    completion_tokens = a.completion_tokens,
-    total_tokens = COALESCE(workflow_runs.reported_total_tokens, a.total_tokens),
-    cost = a.cost,
-    currency = a.currency
-FROM (
+WITH n AS (
+    SELECT run_pk, id, parent_id, cache_hit, cost_source, prompt_tokens, completion_tokens,
+        total_tokens, cost, currency
+    FROM node_executions WHERE {runs_of_nodes}
+),
+a AS (
     SELECT r.id AS run_pk,
         COUNT(n.id) AS node_count,
         COALESCE(SUM(CASE WHEN n.cache_hit THEN 1 ELSE 0 END), 0) AS cache_hits,
@@ -120,11 +119,21 @@ FROM (
         SUM(CASE WHEN p.cost IS NULL THEN n.cost END) AS cost,
         COALESCE(MAX(CASE WHEN n.cost IS NOT NULL THEN n.currency END), 'USD') AS currency
     FROM workflow_runs r
-    LEFT JOIN node_executions n ON n.run_pk = r.id
-    LEFT JOIN node_executions p ON p.run_pk = n.run_pk AND p.id = n.parent_id
-    WHERE r.id IN {ids}
+    LEFT JOIN n ON n.run_pk = r.id
+    LEFT JOIN n AS p ON p.run_pk = n.run_pk AND p.id = n.parent_id
+    WHERE {runs}
     GROUP BY r.id
-) AS a
+)
+UPDATE workflow_runs SET
+    node_count = a.node_count,
+    cache_hits = a.cache_hits,
+    unpriced_node_executions = a.unpriced,
+    prompt_tokens = a.prompt_tokens,
+    completion_tokens = a.completion_tokens,
+    total_tokens = COALESCE(workflow_runs.reported_total_tokens, a.total_tokens),
+    cost = a.cost,
+    currency = a.currency
+FROM a
 WHERE workflow_runs.id = a.run_pk
 """
 
@@ -167,10 +176,9 @@ def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[
     found: dict[str, tuple[int, int, int]] = {}
     for start in range(0, len(run_ids), _CHUNK):
         chunk = run_ids[start : start + _CHUNK]
+        where, params = dialect.any_of(conn, "run_id", chunk)
         rows = conn.exec_driver_sql(
-            "SELECT run_id, id, tenant_id, workflow_pk FROM workflow_runs "
-            f"WHERE run_id IN {dialect.in_list(conn, chunk)}",
-            tuple(chunk),
+            f"SELECT run_id, id, tenant_id, workflow_pk FROM workflow_runs WHERE {where}", params
         )
         for run_id, pk, tenant_id, workflow_pk in rows:
             found[run_id] = (pk, tenant_id, workflow_pk)
@@ -219,33 +227,66 @@ def ingest_runs(
         },
         now,
     )
+    # Node rows first (their run_pk is filled in below), so a new run's totals are computed
+    # here and written with it; only runs that already had nodes are recomputed in SQL.
+    nodes_by_run = _nodes_by_run(runs)
+    node_rows = {
+        run_id: [node_row(nodes[nid], None, prices) for nid in sorted(nodes)]
+        for run_id, nodes in nodes_by_run.items()
+    }
     run_rows = []
     for run_id in run_ids:
         run = latest[run_id]
-        run_rows.append(run_row(run, tenant_id, workflow_pks[(run.app_id, run.workflow_id)], now))
-    dialect.bulk_upsert(conn, "workflow_runs", RUN_COLUMNS, ("run_id",), _RUN_UPDATE, run_rows)
-
-    pks = {run_id: found[0] for run_id, found in existing.items()}
-    new_ids = [rid for rid in run_ids if rid not in pks]
-    pks.update({rid: found[0] for rid, found in _existing_runs(conn, new_ids).items()})
-
-    node_rows = []
-    for run_id, nodes in sorted(_nodes_by_run(runs).items()):
-        run_pk = pks[run_id]
-        node_rows.extend(node_row(nodes[nid], run_pk, prices) for nid in sorted(nodes))
-    dialect.bulk_upsert(
-        conn, "node_executions", NODE_COLUMNS, ("run_pk", "id"), _NODE_UPDATE, node_rows
+        totals = NO_NODES if run_id in existing else run_totals(node_rows.get(run_id, []))
+        workflow_pk = workflow_pks[(run.app_id, run.workflow_id)]
+        run_rows.append(run_row(run, tenant_id, workflow_pk, now, totals))
+    written = dialect.bulk_upsert(
+        conn,
+        "workflow_runs",
+        RUN_COLUMNS,
+        ("run_id",),
+        _RUN_UPDATE,
+        run_rows,
+        report_inserted="run_id, id",
     )
 
-    touched = sorted(pks.values())
-    for start in range(0, len(touched), _CHUNK):
-        chunk = touched[start : start + _CHUNK]
-        conn.exec_driver_sql(_RUN_TOTALS.format(ids=dialect.in_list(conn, chunk)), tuple(chunk))
+    pks = {run_id: found[0] for run_id, found in existing.items()}
+    if written is None:  # SQLite: writers are serialised, what we read still holds
+        new_ids = [rid for rid in run_ids if rid not in pks]
+        pks.update({rid: found[0] for rid, found in _existing_runs(conn, new_ids).items()})
+        stale = sorted(pks[rid] for rid in existing)
+    else:  # PostgreSQL: a run may have been inserted by a concurrent writer meanwhile
+        pks.update({rid: pk for rid, pk, _ in written})
+        missing = [rid for rid in run_ids if rid not in pks]
+        pks.update({rid: found[0] for rid, found in _existing_runs(conn, missing).items()})
+        inserted = {rid for rid, _, was_inserted in written if was_inserted}
+        stale = sorted(pks[rid] for rid in run_ids if rid not in inserted)
+
+    dialect.bulk_upsert(
+        conn,
+        "node_executions",
+        NODE_COLUMNS,
+        ("run_pk", "id"),
+        _NODE_UPDATE,
+        [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
+    )
+    _recompute_totals(conn, stale)
 
     return IngestResult(
         accepted_runs=len(runs),
         accepted_node_executions=sum(len(r.node_executions) for r in runs),
     )
+
+
+def _recompute_totals(conn: Connection, run_pks: Sequence[int]) -> None:
+    """Recompute run figures from every stored node execution of these runs."""
+    for start in range(0, len(run_pks), _CHUNK):
+        chunk = run_pks[start : start + _CHUNK]
+        of_nodes, node_params = dialect.any_of(conn, "run_pk", chunk)
+        of_runs, run_params = dialect.any_of(conn, "r.id", chunk)
+        conn.exec_driver_sql(
+            _RUN_TOTALS.format(runs_of_nodes=of_nodes, runs=of_runs), node_params + run_params
+        )
 
 
 def _error(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:

@@ -37,14 +37,21 @@ RUN_COLUMNS = (
     "triggered_from",
     "inputs_hash",
     "reported_total_tokens",
-    "total_tokens",
-    "currency",
     "node_count",
     "cache_hits",
     "unpriced_node_executions",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "currency",
     "created_at_us",
     "updated_at_us",
 )
+
+RunTotals = tuple[int, int, int, int | None, int | None, int | None, float | None, str]
+NO_NODES: RunTotals = (0, 0, 0, None, None, None, None, "USD")
+
 
 NODE_COLUMNS = (
     "run_pk",
@@ -69,6 +76,8 @@ NODE_COLUMNS = (
     "parent_id",
     "details",
 )
+
+_N = {name: i for i, name in enumerate(NODE_COLUMNS)}
 
 # Descriptive fields live in one JSON text column: every bound column costs ~0.5 µs per row on
 # SQLite (see docs/benchmarks.md), and analytics never filter on these.
@@ -142,7 +151,42 @@ def _elapsed_ms(reported: float | None, started_us: int, finished_us: int | None
     return (finished_us - started_us) / 1000.0
 
 
-def run_row(run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int) -> tuple[Any, ...]:
+def _add(total: Any, value: Any) -> Any:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def run_totals(nodes: Sequence[tuple[Any, ...]]) -> RunTotals:
+    """A run's figures from its node rows: the Python twin of ingest's _RUN_TOTALS SQL.
+
+    A container (iteration, loop) may already include its children's tokens and cost, as
+    Dify's do: a child counts only when its container reports none itself.
+    """
+    by_id = {row[_N["id"]]: row for row in nodes}
+    parent_at, tokens_at, cost_at = _N["parent_id"], _N["total_tokens"], _N["cost"]
+    cache_hits = unpriced = 0
+    prompt = completion = total = cost = None
+    currencies = set()
+    for row in nodes:
+        cache_hits += bool(row[_N["cache_hit"]])
+        unpriced += row[_N["cost_source"]] == "unpriced"
+        parent = by_id.get(row[parent_at]) if row[parent_at] is not None else None
+        if parent is None or parent[tokens_at] is None:
+            prompt = _add(prompt, row[_N["prompt_tokens"]])
+            completion = _add(completion, row[_N["completion_tokens"]])
+            total = _add(total, row[tokens_at])
+        if parent is None or parent[cost_at] is None:
+            cost = _add(cost, row[cost_at])
+        if row[cost_at] is not None:
+            currencies.add(row[_N["currency"]])
+    currency = max(currencies) if currencies else "USD"
+    return (len(nodes), cache_hits, unpriced, prompt, completion, total, cost, currency)
+
+
+def run_row(
+    run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int, totals: RunTotals = NO_NODES
+) -> tuple[Any, ...]:
     started = to_us(run.started_at)
     finished = None if run.finished_at is None else to_us(run.finished_at)
     return (
@@ -159,11 +203,9 @@ def run_row(run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int) -> tu
         run.triggered_from,
         run.inputs_hash,
         run.total_tokens,
-        run.total_tokens,
-        "USD",
-        0,
-        0,
-        0,
+        *totals[:5],
+        run.total_tokens if run.total_tokens is not None else totals[5],
+        *totals[6:],
         now_us,
         now_us,
     )
@@ -185,7 +227,7 @@ def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | Non
     return estimate, "USD", "estimated"
 
 
-def node_row(node: NodeExecutionCreate, run_pk: int, prices: PriceBook) -> tuple[Any, ...]:
+def node_row(node: NodeExecutionCreate, run_pk: int | None, prices: PriceBook) -> tuple[Any, ...]:
     started = to_us(node.started_at)
     finished = None if node.finished_at is None else to_us(node.finished_at)
     total = node.total_tokens

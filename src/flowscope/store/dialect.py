@@ -11,7 +11,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
+
+from flowscope.store.tables import metadata
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -45,16 +56,24 @@ def bulk_upsert(
     conflict: Sequence[str],
     update: str,
     rows: Sequence[tuple[Any, ...]],
-) -> None:
-    """Insert or update many rows with one statement's plan (rows must not repeat a key)."""
+    *,
+    report_inserted: str | None = None,
+) -> list[tuple[Any, ...]] | None:
+    """Insert or update many rows with one statement's plan (rows must not repeat a key).
+
+    With `report_inserted="col1, col2"`, PostgreSQL returns (col1, col2, inserted) for each
+    row the statement inserted or updated, where `inserted` is false for rows that already
+    existed (perhaps written by a concurrent transaction a moment ago). SQLite returns None:
+    its writers are serialised (BEGIN IMMEDIATE), so what the transaction read still holds.
+    """
     if not rows:
-        return
-    if is_postgres(conn) and len(rows) > 64:
-        _copy_upsert(conn, table, columns, conflict, update, rows)
-        return
+        return [] if report_inserted and is_postgres(conn) else None
+    if is_postgres(conn) and (report_inserted or len(rows) > 64):
+        return _copy_upsert(conn, table, columns, conflict, update, rows, report_inserted)
     values = f"VALUES ({placeholders(conn, len(columns))})"
     sql = upsert_sql(table, columns, conflict, update, source=values)
     conn.exec_driver_sql(sql, list(rows))
+    return None
 
 
 def _copy_upsert(
@@ -64,7 +83,8 @@ def _copy_upsert(
     conflict: Sequence[str],
     update: str,
     rows: Sequence[tuple[Any, ...]],
-) -> None:
+    report_inserted: str | None,
+) -> list[tuple[Any, ...]] | None:
     stage = f"_stage_{table}"
     cols = ", ".join(columns)
     # The staging table lives as long as the pooled connection and empties at each commit.
@@ -76,12 +96,38 @@ def _copy_upsert(
     conn.exec_driver_sql(f"TRUNCATE {stage}")
     raw = conn.connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+    # Binary COPY is about twice as fast as text COPY, but needs every column's type.
+    with raw.cursor() as cur, cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_copy_types(table, columns))
         for row in rows:
             copy.write_row(row)
-    conn.exec_driver_sql(
-        upsert_sql(table, columns, conflict, update, source=f"SELECT {cols} FROM {stage}")
-    )
+    sql = upsert_sql(table, columns, conflict, update, source=f"SELECT {cols} FROM {stage}")
+    if report_inserted is None:
+        conn.exec_driver_sql(sql)
+        return None
+    # xmax is 0 on a row version this statement inserted, non-zero on one it updated.
+    returning = f" RETURNING {report_inserted}, (xmax = 0) AS inserted"
+    return [tuple(row) for row in conn.exec_driver_sql(sql + returning)]
+
+
+_PG_TYPES = (
+    (SmallInteger, "int2"),
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+    (Float, "float8"),
+    (Boolean, "bool"),
+    (Text, "text"),
+    (String, "varchar"),
+)
+
+
+def _copy_types(table: str, columns: Sequence[str]) -> list[str]:
+    described = metadata.tables[table].c
+    names = []
+    for column in columns:
+        sql_type = described[column].type
+        names.append(next(name for kind, name in _PG_TYPES if isinstance(sql_type, kind)))
+    return names
 
 
 def insert_ignore(
@@ -99,6 +145,12 @@ def insert_ignore(
         )
 
 
-def in_list(conn: Connection, values: Sequence[Any]) -> str:
-    """`(?, ?, ...)` for an IN clause of len(values) parameters."""
-    return f"({placeholders(conn, len(values))})"
+def any_of(conn: Connection, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """`column` matching any of `values`: (SQL, parameters).
+
+    PostgreSQL takes one array parameter (`= ANY(%s)`), which plans once whatever the count;
+    SQLite takes an `IN (?, ?, ...)` list.
+    """
+    if is_postgres(conn):
+        return f"{column} = ANY(%s)", (list(values),)
+    return f"{column} IN ({placeholders(conn, len(values))})", tuple(values)

@@ -152,13 +152,8 @@ def upgrade() -> None:
         sa.Column("retry_count", sa.Integer, nullable=False),
         sa.Column("parent_id", sa.String(255), nullable=True),
         sa.Column("details", sa.Text, nullable=True),
+        # run_pk is not a declared foreign key: see NodeExecution's docstring.
         sa.PrimaryKeyConstraint("run_pk", "id", name="pk_node_executions"),
-        sa.ForeignKeyConstraint(
-            ["run_pk"],
-            ["workflow_runs.id"],
-            name="fk_node_executions_run_pk_workflow_runs",
-            ondelete="CASCADE",
-        ),
         sqlite_with_rowid=False,
     )
 
