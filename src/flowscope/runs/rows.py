@@ -127,7 +127,9 @@ def _raw_before(item: dict[str, Any]) -> bool:
         finished = _DATETIME.validate_python(item["finished_at"])
     except (KeyError, ValidationError):
         return False
-    return finished is not None and _finished_before_start(started, finished)
+    if started is None or finished is None:
+        return False
+    return _finished_before_start(started, finished)
 
 
 def _finished_before_start(started: datetime, finished: datetime | None) -> bool:

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from flowscope.schemas.keys import ApiKeyCreated, ApiKeyPublic, Role
 from flowscope.store import dialect
@@ -60,7 +60,7 @@ def create_key(conn: Connection, tenant: str, name: str, role: Role) -> ApiKeyCr
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     created = now_us()
     key_id = conn.execute(
-        ApiKey.__table__.insert()
+        insert(ApiKey)
         .values(
             tenant_id=tenant_id,
             name=name,
@@ -69,7 +69,7 @@ def create_key(conn: Connection, tenant: str, name: str, role: Role) -> ApiKeyCr
             key_hash=hash_key(secret),
             created_at_us=created,
         )
-        .returning(ApiKey.__table__.c.id)
+        .returning(ApiKey.id)
     ).scalar_one()
     public = read_key(conn, key_id)
     assert public is not None
@@ -88,7 +88,7 @@ _KEY_COLUMNS = (
 )
 
 
-def _public(row: Row[Any]) -> ApiKeyPublic:
+def _public(row: Row[*tuple[Any, ...]]) -> ApiKeyPublic:
     return ApiKeyPublic(
         id=row.id,
         tenant=row.tenant,

@@ -1,0 +1,17 @@
+# The two commands of the README, and a few conveniences.
+.PHONY: demo test check bench openapi
+
+demo:  ## Install, load synthetic data into ./flowscope.db and serve it on 127.0.0.1:8000
+	bash scripts/demo.sh
+
+test:  ## Install, start local services, then lint, type-check and run the whole test suite
+	bash scripts/test.sh
+
+check: test
+
+bench:  ## Ingestion benchmarks (see docs/benchmarks.md)
+	.venv/bin/python bench/bench_ingest.py
+	.venv/bin/python bench/bench_sdk.py
+
+openapi:  ## Regenerate docs/openapi.json after changing the API
+	.venv/bin/python -m flowscope openapi > docs/openapi.json

@@ -1,0 +1,1 @@
+"""The `flowscope` command line."""

@@ -1,0 +1,25 @@
+"""The `flowscope` entry point: one group, one module per command family."""
+
+from __future__ import annotations
+
+import click
+
+from flowscope import __version__
+from flowscope.cli.db import db
+from flowscope.cli.demo import demo
+from flowscope.cli.keys import keys
+from flowscope.cli.openapi import openapi
+from flowscope.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="flowscope")
+def cli() -> None:
+    """flowscope: performance analytics, result cache and optimization advisor for LLM workflows.
+
+    Start with `flowscope demo` to see it with synthetic data, or `flowscope serve` for real.
+    """
+
+
+for command in (serve, db, keys, demo, openapi):
+    cli.add_command(command)

@@ -1,0 +1,48 @@
+"""Loading the synthetic workload into a database through the normal ingestion path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from flowscope.demo.generator import generate_batches
+from flowscope.runs.ingest import ingest_runs
+from flowscope.runs.pricing import PriceBook
+from flowscope.schemas.runs import RunCreate
+from flowscope.store.engine import write_transaction
+from flowscope.tenancy.keys import ensure_tenant
+
+
+@dataclass(frozen=True, slots=True)
+class SeedResult:
+    runs: int
+    node_executions: int
+
+
+def seed_demo(
+    engine: Engine,
+    *,
+    tenant: str = "demo",
+    runs: int = 2000,
+    seed: int = 42,
+    end: datetime | None = None,
+    batch_size: int = 200,
+    progress: Callable[[int], None] | None = None,
+) -> SeedResult:
+    """Generate `runs` synthetic runs and ingest them for `tenant`, batch by batch."""
+    prices = PriceBook()
+    with write_transaction(engine) as conn:
+        tenant_id = ensure_tenant(conn, tenant)
+    total_runs = total_nodes = 0
+    for batch in generate_batches(runs=runs, batch_size=batch_size, seed=seed, end=end):
+        models = [RunCreate.model_validate(item) for item in batch]
+        with write_transaction(engine) as conn:
+            result = ingest_runs(conn, tenant_id, models, prices=prices)
+        total_runs += result.accepted_runs
+        total_nodes += result.accepted_node_executions
+        if progress is not None:
+            progress(result.accepted_runs)
+    return SeedResult(total_runs, total_nodes)
