@@ -2,4 +2,6 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from flowscope.sdk import Recorder  # after __version__, which the SDK reads
+
+__all__ = ["Recorder", "__version__"]

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         description="Apply migrations to an embedded SQLite database when the server starts "
         "(PostgreSQL is migrated explicitly with `flowscope db upgrade`).",
     )
-    log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
+    log_level: str = Field(
+        "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
+    )
 
     @property
     def is_sqlite(self) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
+from flowscope.cli.database import connect
 from flowscope.cli.options import database_url_option
 from flowscope.store import migrate
-from flowscope.store.engine import make_engine
 
 
 @click.group()
@@ -19,7 +19,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def upgrade(database_url: str, revision: str) -> None:
     """Apply migrations up to REVISION (creates the tables on a new database)."""
-    engine = make_engine(database_url)
+    engine = connect(database_url)
     migrate.upgrade(engine, revision)
     click.echo(f"database at revision {migrate.current_revision(engine)}")
 
@@ -31,7 +31,7 @@ def upgrade(database_url: str, revision: str) -> None:
 )
 def downgrade(database_url: str, revision: str) -> None:
     """Revert migrations down to REVISION (one step by default)."""
-    engine = make_engine(database_url)
+    engine = connect(database_url)
     migrate.downgrade(engine, revision)
     click.echo(f"database at revision {migrate.current_revision(engine) or 'base (empty)'}")
 
@@ -40,7 +40,7 @@ def downgrade(database_url: str, revision: str) -> None:
 @database_url_option
 def current(database_url: str) -> None:
     """Print the database's revision and whether it is up to date."""
-    engine = make_engine(database_url)
+    engine = connect(database_url)
     revision = migrate.current_revision(engine)
     head = migrate.head_revision()
     state = "up to date" if revision == head else f"behind head {head}: run 'flowscope db upgrade'"

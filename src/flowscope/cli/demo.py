@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from flowscope.cli.database import open_database
 from flowscope.cli.options import database_url_option
 from flowscope.cli.output import console
-from flowscope.cli.serve import prepare_database, run_server
+from flowscope.cli.serve import run_server
 from flowscope.config import Settings
 from flowscope.demo.seed import seed_demo
-from flowscope.store.engine import make_engine, write_transaction
+from flowscope.store.engine import write_transaction
 from flowscope.tenancy.keys import create_key
 
 
@@ -41,8 +42,7 @@ def demo(runs: int, seed: int, database_url: str, host: str, port: int, serve: b
     LLM nodes on real models, failures, retries, repeated inputs and a latency regression.
     Running it again updates the same runs (ingestion is idempotent).
     """
-    prepare_database(database_url)
-    engine = make_engine(database_url)
+    engine = open_database(database_url)
     with write_transaction(engine) as conn:
         key = create_key(conn, "demo", "demo admin", "admin").key
     with Progress(

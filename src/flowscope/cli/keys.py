@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from flowscope.cli.database import open_database
 from flowscope.cli.options import database_url_option, json_option
 from flowscope.cli.output import fail, print_json, print_table
-from flowscope.store.engine import make_engine, read_transaction, write_transaction
+from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.tenancy import keys as key_store
 
 
@@ -28,7 +29,7 @@ def keys() -> None:
 @json_option
 def create(tenant: str, role: str, name: str, database_url: str, as_json: bool) -> None:
     """Create a key and print it once: only its hash is stored."""
-    with write_transaction(make_engine(database_url)) as conn:
+    with write_transaction(open_database(database_url)) as conn:
         created = key_store.create_key(conn, tenant, name, role)  # type: ignore[arg-type]
     if as_json:
         print_json(created.model_dump(mode="json"))
@@ -47,7 +48,7 @@ def create(tenant: str, role: str, name: str, database_url: str, as_json: bool) 
 @json_option
 def list_keys(tenant: str | None, database_url: str, as_json: bool) -> None:
     """List keys (never their secrets)."""
-    with read_transaction(make_engine(database_url)) as conn:
+    with read_transaction(open_database(database_url)) as conn:
         found = key_store.read_keys(conn, tenant)
     if as_json:
         print_json([k.model_dump(mode="json") for k in found])
@@ -75,7 +76,7 @@ def list_keys(tenant: str | None, database_url: str, as_json: bool) -> None:
 @database_url_option
 def revoke(key_id: int, database_url: str) -> None:
     """Revoke key KEY_ID: requests with it get 401 from now on."""
-    with write_transaction(make_engine(database_url)) as conn:
+    with write_transaction(open_database(database_url)) as conn:
         if not key_store.revoke_key(conn, key_id):
             fail(f"no live key with id {key_id}")
     click.echo(f"key {key_id} revoked")

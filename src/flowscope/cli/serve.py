@@ -7,27 +7,14 @@ import os
 import click
 import uvicorn
 
+from flowscope.cli.database import open_database
 from flowscope.cli.options import database_url_option
-from flowscope.cli.output import fail
 from flowscope.config import Settings
-from flowscope.store import migrate
-from flowscope.store.engine import make_engine
 
 
 def prepare_database(database_url: str) -> None:
     """Migrate an embedded SQLite database; insist that PostgreSQL is already migrated."""
-    engine = make_engine(database_url)
-    try:
-        if engine.dialect.name == "sqlite":
-            migrate.upgrade(engine)
-        elif not migrate.is_up_to_date(engine):
-            at = migrate.current_revision(engine) or "base (empty)"
-            fail(
-                f"the database is at revision {at}, not {migrate.head_revision()}: "
-                "run 'flowscope db upgrade --database-url ...' first"
-            )
-    finally:
-        engine.dispose()
+    open_database(database_url).dispose()
 
 
 def run_server(database_url: str, host: str, port: int, workers: int, log_level: str) -> None:

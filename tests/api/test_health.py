@@ -1,0 +1,18 @@
+"""GET /healthz reports database reachability."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from flowscope.api import create_app
+from flowscope.config import Settings
+from tests.servers import free_port
+
+
+def test_healthz_is_503_when_the_database_is_down() -> None:
+    # Nothing listens on this port: the database is unreachable, the server still answers.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    with TestClient(create_app(Settings(database_url=url, auto_migrate=False))) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
