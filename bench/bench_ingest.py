@@ -44,8 +44,12 @@ def post_all(base: str, key: str, bodies: list[bytes], clients: int, compress: b
         headers["Content-Encoding"] = "gzip"
         bodies = [gzip.compress(b, 1) for b in bodies]
 
+    # A connection per request: uvicorn's workers share one listening socket, and kept-alive
+    # connections would all stay with whichever worker accepted them first.
+    limits = httpx.Limits(max_keepalive_connections=0)
+
     def send(chunk: list[bytes]) -> None:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, limits=limits) as client:
             for body in chunk:
                 response = client.post("/api/v1/runs", content=body, headers=headers)
                 response.raise_for_status()

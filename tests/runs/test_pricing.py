@@ -53,3 +53,15 @@ def test_provider_names_are_normalised() -> None:
     assert provider_id("OpenAI") == "openai"
     assert provider_id("") is None
     assert BOOK.estimate("my-proxy", "gpt-4o-mini", 1000, 0) == pytest.approx(0.00015)
+
+
+@pytest.mark.parametrize("prompt", [0, 1, 127_999, 128_000, 128_001, 1_000_000])
+def test_long_context_tiers_match_the_library_at_the_boundary(prompt: int) -> None:
+    expected = calc_price(
+        Usage(input_tokens=prompt, output_tokens=1000),
+        model_ref="gemini-1.5-flash",
+        provider_id="google",
+    ).total_price
+    assert BOOK.estimate("google", "gemini-1.5-flash", prompt, 1000) == pytest.approx(
+        float(expected), rel=1e-12
+    )

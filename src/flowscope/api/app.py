@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from flowscope.api.routes import apps, health, keys, runs
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RunBatchCreate
-from flowscope.store import migrate
+from flowscope.store import dialect, migrate
 from flowscope.store.engine import make_engine
 
 log = logging.getLogger("flowscope")
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.is_sqlite and settings.auto_migrate:
             migrate.upgrade(engine)
         app.state.engine = engine
+        app.state.ingest_slots = asyncio.Semaphore(dialect.ingest_slots(engine.dialect.name))
         try:
             yield
         finally:

@@ -21,6 +21,7 @@ from flowscope.runs.rows import (
     NO_NODES,
     NODE_COLUMNS,
     RUN_COLUMNS,
+    RunTotals,
     node_row,
     run_row,
     run_totals,
@@ -185,6 +186,43 @@ def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A batch made ready to write, without touching the database.
+
+    Checked, de-duplicated, priced, turned into rows, and each run's totals computed: all the
+    Python work of ingestion, done before the write transaction so that concurrent server
+    workers only queue for the database's write lock to run SQL.
+    """
+
+    runs: dict[str, RunCreate]  # the report of each run id that wins, by id
+    position: dict[str, int]  # where each run id first stood in the request
+    node_rows: dict[str, list[tuple[Any, ...]]]  # by run id; run_pk (column 0) filled at write
+    totals: dict[str, RunTotals]
+    accepted_runs: int
+    accepted_node_executions: int
+
+
+def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBatch:
+    """Everything ingestion computes from the batch alone; raises IngestRejected."""
+    time_errors = time_order_errors(runs)
+    if time_errors:
+        raise IngestRejected(time_errors)
+    position, latest = _dedupe(runs)
+    node_rows = {
+        run_id: [node_row(nodes[nid], None, prices) for nid in sorted(nodes)]
+        for run_id, nodes in _nodes_by_run(runs).items()
+    }
+    return PreparedBatch(
+        runs=latest,
+        position=position,
+        node_rows=node_rows,
+        totals={run_id: run_totals(rows) for run_id, rows in node_rows.items()},
+        accepted_runs=len(runs),
+        accepted_node_executions=sum(len(r.node_executions) for r in runs),
+    )
+
+
 def ingest_runs(
     conn: Connection,
     tenant_id: int,
@@ -194,30 +232,21 @@ def ingest_runs(
     now_us: int | None = None,
 ) -> IngestResult:
     """Store or update every run of the batch; raises IngestRejected before writing a run."""
+    return write_batch(conn, tenant_id, prepare_batch(runs, prices=prices), now_us=now_us)
+
+
+def write_batch(
+    conn: Connection, tenant_id: int, batch: PreparedBatch, *, now_us: int | None = None
+) -> IngestResult:
+    """Write a prepared batch in the caller's transaction; raises IngestRejected first."""
     now = _now_us() if now_us is None else now_us
-    time_errors = time_order_errors(runs)
-    if time_errors:
-        raise IngestRejected(time_errors)
-    position, latest = _dedupe(runs)
+    latest = batch.runs
     run_ids = sorted(latest)
     workflow_pks = catalog.ensure_workflows(
         conn, tenant_id, {(r.app_id, r.workflow_id) for r in latest.values()}, now
     )
     existing = _existing_runs(conn, run_ids)
-
-    errors: list[dict[str, Any]] = []
-    for run_id, (_, owner, workflow_pk) in existing.items():
-        run = latest[run_id]
-        loc: tuple[Any, ...] = ("body", "runs", position[run_id])
-        if owner != tenant_id:
-            errors.append(_error((*loc, "id"), "this run id is already used by another tenant"))
-        elif workflow_pk != workflow_pks[(run.app_id, run.workflow_id)]:
-            errors.append(
-                _error((*loc, "workflow_id"), "this run is already recorded under another workflow")
-            )
-    if errors:
-        raise IngestRejected(sorted(errors, key=lambda e: e["loc"]))
-
+    _check_ownership(batch, existing, tenant_id, workflow_pks)
     catalog.ensure_versions(
         conn,
         {
@@ -227,17 +256,12 @@ def ingest_runs(
         },
         now,
     )
-    # Node rows first (their run_pk is filled in below), so a new run's totals are computed
-    # here and written with it; only runs that already had nodes are recomputed in SQL.
-    nodes_by_run = _nodes_by_run(runs)
-    node_rows = {
-        run_id: [node_row(nodes[nid], None, prices) for nid in sorted(nodes)]
-        for run_id, nodes in nodes_by_run.items()
-    }
+    # A new run's totals come from the prepared rows and are written with it; runs that
+    # already had node executions stored are recomputed in SQL once their nodes are in.
     run_rows = []
     for run_id in run_ids:
         run = latest[run_id]
-        totals = NO_NODES if run_id in existing else run_totals(node_rows.get(run_id, []))
+        totals = NO_NODES if run_id in existing else batch.totals.get(run_id, NO_NODES)
         workflow_pk = workflow_pks[(run.app_id, run.workflow_id)]
         run_rows.append(run_row(run, tenant_id, workflow_pk, now, totals))
     written = dialect.bulk_upsert(
@@ -262,6 +286,7 @@ def ingest_runs(
         inserted = {rid for rid, _, was_inserted in written if was_inserted}
         stale = sorted(pks[rid] for rid in run_ids if rid not in inserted)
 
+    node_rows = batch.node_rows
     dialect.bulk_upsert(
         conn,
         "node_executions",
@@ -271,11 +296,31 @@ def ingest_runs(
         [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
     )
     _recompute_totals(conn, stale)
-
     return IngestResult(
-        accepted_runs=len(runs),
-        accepted_node_executions=sum(len(r.node_executions) for r in runs),
+        accepted_runs=batch.accepted_runs,
+        accepted_node_executions=batch.accepted_node_executions,
     )
+
+
+def _check_ownership(
+    batch: PreparedBatch,
+    existing: dict[str, tuple[int, int, int]],
+    tenant_id: int,
+    workflow_pks: dict[tuple[str, str], int],
+) -> None:
+    """A stored run may be updated only by its tenant and under its workflow."""
+    errors: list[dict[str, Any]] = []
+    for run_id, (_, owner, workflow_pk) in existing.items():
+        run = batch.runs[run_id]
+        loc: tuple[Any, ...] = ("body", "runs", batch.position[run_id])
+        if owner != tenant_id:
+            errors.append(_error((*loc, "id"), "this run id is already used by another tenant"))
+        elif workflow_pk != workflow_pks[(run.app_id, run.workflow_id)]:
+            errors.append(
+                _error((*loc, "workflow_id"), "this run is already recorded under another workflow")
+            )
+    if errors:
+        raise IngestRejected(sorted(errors, key=lambda e: e["loc"]))
 
 
 def _recompute_totals(conn: Connection, run_pks: Sequence[int]) -> None:

@@ -1,8 +1,9 @@
 """Cost estimates from the genai-prices table (offline, maintained upstream).
 
-A lookup in genai-prices costs ~150 µs (model matching), far too slow for 50,000 node
-executions a second, so each (provider, model) is resolved once and the flat per-token
-prices are kept; models with tiered prices go through the library on every call.
+A lookup in genai-prices costs ~150 µs (model matching and Decimal arithmetic), far too slow
+for tens of thousands of node executions a second, so each (provider, model) is resolved once
+into per-token rates (with the library's long-context tiers) and costs are plain float math;
+a test checks them against the library on random token counts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from genai_prices import Usage, calc_price
+from genai_prices.types import TieredPrices
 
 _MTOK = 1_000_000
 
@@ -36,15 +38,33 @@ def provider_id(provider: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class TieredPrice:
-    """A model whose price depends on the request: every estimate asks the library."""
+    """Per-token prices that step up with the prompt's size (Gemini's long-context tiers).
 
-    provider: str | None
-    model: str
+    genai-prices' "cliff" model: the highest tier whose start the prompt's tokens exceed
+    prices all the request's tokens, input and output alike.
+    """
+
+    input_mtok: tuple[tuple[int, float], ...]  # (tier start, USD per million), start 0 = base
+    output_mtok: tuple[tuple[int, float], ...]
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        usage = Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens)
-        price = calc_price(usage, model_ref=self.model, provider_id=self.provider)
-        return float(price.total_price)
+        return (
+            prompt_tokens * _rate(self.input_mtok, prompt_tokens)
+            + completion_tokens * _rate(self.output_mtok, prompt_tokens)
+        ) / _MTOK
+
+
+def _rate(tiers: tuple[tuple[int, float], ...], prompt_tokens: int) -> float:
+    for start, rate in reversed(tiers):
+        if start == 0 or prompt_tokens > start:
+            return rate
+    return tiers[0][1]
+
+
+def _tiers(price: Decimal | TieredPrices) -> tuple[tuple[int, float], ...]:
+    if isinstance(price, Decimal):
+        return ((0, float(price)),)
+    return ((0, float(price.base)), *((t.start, float(t.price)) for t in price.tiers))
 
 
 class PriceBook:
@@ -82,8 +102,12 @@ class PriceBook:
             mp = found.model_price
             if isinstance(mp.input_mtok, Decimal) and isinstance(mp.output_mtok, Decimal):
                 resolved = FlatPrice(float(mp.input_mtok), float(mp.output_mtok))
-            else:
-                resolved = TieredPrice(candidate, model)
+            elif isinstance(mp.input_mtok, Decimal | TieredPrices) and isinstance(
+                mp.output_mtok, Decimal | TieredPrices
+            ):
+                resolved = TieredPrice(_tiers(mp.input_mtok), _tiers(mp.output_mtok))
+            else:  # a model priced only per request or per search: not an LLM token price
+                resolved = None
             break
         with self._lock:
             self._resolved[(provider, model)] = resolved

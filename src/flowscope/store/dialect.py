@@ -25,6 +25,17 @@ from sqlalchemy import (
 from flowscope.store.tables import metadata
 
 
+def ingest_slots(backend: str) -> int:
+    """How many ingestion requests one server process should work on at once.
+
+    SQLite has one writer: a second batch in the same process would only compete for the GIL
+    with the thread holding the write lock and lengthen its turn, so each process takes one
+    batch at a time and processes pipeline (one writes while another parses). PostgreSQL
+    writes mostly wait on the server with the GIL released, so a few overlap well.
+    """
+    return 1 if backend == "sqlite" else 4
+
+
 def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 

@@ -3,13 +3,25 @@
 On SQLite: WAL, `synchronous=NORMAL` and a busy timeout, and write transactions start with
 `BEGIN IMMEDIATE` so that concurrent writers queue up instead of failing to upgrade a read
 lock. Read transactions start with a plain BEGIN and never block writers (WAL).
+
+SQLite has one writer at a time, and a writer that finds the database locked polls with
+sleeps of up to 100 ms: with several server workers the database would sit idle between
+writes. So writers queue on a lock that wakes the next one at once: a thread lock within a
+process and `flock` on `<database>.lock` across processes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers of one process still queue on the thread lock
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -17,12 +29,48 @@ from sqlalchemy.engine import make_url
 _WRITE = "flowscope_write"
 
 
+class WriterQueue:
+    """Lets one writer at a time into a SQLite file, waking the next one as soon as it ends."""
+
+    def __init__(self, database: Path) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = database.with_name(database.name + ".lock")
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._thread_lock:
+            if fcntl is None:
+                yield
+                return
+            with open(self._path, "a+b") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_queues: dict[Path, WriterQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def _writer_queue(database: Path) -> WriterQueue:
+    key = database.resolve()
+    with _queues_lock:
+        return _queues.setdefault(key, WriterQueue(key))
+
+
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
     """An engine for a sqlite:/// or postgresql+psycopg:// URL, tuned for flowscope."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
-        _tune_sqlite(engine, in_memory=url.database in (None, "", ":memory:"))
+        in_memory = url.database in (None, "", ":memory:")
+        _tune_sqlite(engine, in_memory=in_memory)
+        if not in_memory:
+            engine.update_execution_options(
+                flowscope_writer_queue=_writer_queue(Path(str(url.database)))
+            )
         return engine
     if url.get_backend_name() == "postgresql":
         if url.drivername == "postgresql":
@@ -60,7 +108,14 @@ def _tune_sqlite(engine: Engine, *, in_memory: bool) -> None:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction that writes: committed on success, rolled back on any error."""
-    with engine.connect() as conn:
+    queue: WriterQueue | None = engine.get_execution_options().get("flowscope_writer_queue")
+    if queue is None:
+        with engine.connect() as conn:
+            conn = conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+        return
+    with queue.turn(), engine.connect() as conn:
         conn = conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn

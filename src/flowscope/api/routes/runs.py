@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from flowscope import catalog
 from flowscope.api.body import parse_body, read_body
 from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices
-from flowscope.runs.ingest import IngestRejected, ingest_runs
+from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
 from flowscope.runs.rows import raw_time_order_errors
@@ -31,12 +31,23 @@ _BATCH_BODY = {
 }
 
 
-def _ingest(
-    engine: Engine, tenant_id: int, batch: RunBatchCreate, prices: PriceBook
-) -> IngestResult:
+def _prepare(body: bytes, prices: PriceBook, max_runs: int) -> PreparedBatch:
+    """Parse and prepare a batch: all the CPU work, done outside the write transaction."""
+    batch = parse_body(RunBatchCreate, body, raw_time_order_errors)
+    if len(batch.runs) > max_runs:
+        loc = ["body", "runs"]
+        msg = f"at most {max_runs} runs per request"
+        raise HTTPException(422, [{"loc": loc, "msg": msg, "type": "too_long"}])
+    try:
+        return prepare_batch(batch.runs, prices=prices)
+    except IngestRejected as exc:
+        raise HTTPException(422, exc.errors) from None
+
+
+def _write(engine: Engine, tenant_id: int, batch: PreparedBatch) -> IngestResult:
     try:
         with write_transaction(engine) as conn:
-            return ingest_runs(conn, tenant_id, batch.runs, prices=prices)
+            return write_batch(conn, tenant_id, batch)
     except IngestRejected as exc:
         raise HTTPException(422, exc.errors) from None
 
@@ -57,19 +68,9 @@ async def post_runs(
     request: Request, principal: CanIngest, engine: DbEngine, settings: AppSettings, prices: Prices
 ) -> IngestResult:
     body = await read_body(request, settings.max_body_bytes)
-    batch = await run_in_threadpool(parse_body, RunBatchCreate, body, raw_time_order_errors)
-    if len(batch.runs) > settings.max_runs_per_request:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["body", "runs"],
-                    "msg": f"at most {settings.max_runs_per_request} runs per request",
-                    "type": "too_long",
-                }
-            ],
-        )
-    return await run_in_threadpool(_ingest, engine, principal.tenant_id, batch, prices)
+    async with request.app.state.ingest_slots:
+        batch = await run_in_threadpool(_prepare, body, prices, settings.max_runs_per_request)
+        return await run_in_threadpool(_write, engine, principal.tenant_id, batch)
 
 
 @router.get("/runs/{run_id}", response_model=RunPublic, summary="A run with its node executions")
