@@ -25,7 +25,7 @@ from _servers import fresh_database, new_key, running_server
 from flowscope.demo.generator import generate_batches
 from flowscope.runs.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
-from flowscope.schemas.runs import RunBatchCreate
+from flowscope.schemas.runs import RUN_BATCH_CREATE
 from flowscope.store.engine import make_engine, write_transaction
 from flowscope.tenancy.keys import ensure_tenant
 
@@ -68,9 +68,9 @@ def ingest_in_process(url: str, bodies: list[bytes]) -> float:
         tenant_id = ensure_tenant(conn, "in-process")
     started = time.perf_counter()
     for body in bodies:
-        batch = RunBatchCreate.model_validate_json(body)
+        batch = RUN_BATCH_CREATE.validate_json(body)
         with write_transaction(engine) as conn:
-            ingest_runs(conn, tenant_id, batch.runs, prices=prices)
+            ingest_runs(conn, tenant_id, batch["runs"], prices=prices)
     elapsed = time.perf_counter() - started
     engine.dispose()
     return elapsed

@@ -15,7 +15,7 @@ from flowscope import __version__
 from flowscope.api.routes import apps, health, keys, runs
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
-from flowscope.schemas import RunBatchCreate
+from flowscope.schemas import RUN_BATCH_CREATE
 from flowscope.store import dialect, migrate
 from flowscope.store.engine import make_engine
 
@@ -64,7 +64,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     # POST /api/v1/runs reads its body itself (for speed); publish the model it validates.
-    body = RunBatchCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    body = RUN_BATCH_CREATE.json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(body.pop("$defs", {}))
     components["RunBatchCreate"] = body

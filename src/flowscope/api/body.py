@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -61,9 +61,11 @@ def _too_large(limit: int, when: str = "") -> HTTPException:
 
 
 def parse_body(
-    model: type[M], body: bytes, more_errors: Callable[[Any], list[dict[str, Any]]] | None = None
-) -> M:
-    """Validate JSON bytes into `model`: 400 when not JSON, 422 naming each bad field.
+    schema: TypeAdapter[T],
+    body: bytes,
+    more_errors: Callable[[Any], list[dict[str, Any]]] | None = None,
+) -> T:
+    """Validate JSON bytes against `schema`: 400 when not JSON, 422 naming each bad field.
 
     `more_errors` runs over the parsed JSON when validation fails, to report checks that
     normally run after validation (so one 422 lists every bad item).
@@ -71,7 +73,7 @@ def parse_body(
     if not body.strip():
         raise HTTPException(400, "request body is empty: send a JSON document")
     try:
-        return model.model_validate_json(body)
+        return schema.validate_json(body)
     except ValidationError as exc:
         errors = exc.errors(include_input=False, include_url=False, include_context=False)
         invalid_json = [e for e in errors if e["type"] == "json_invalid"]

@@ -117,7 +117,7 @@ def _pool(workflow: DemoWorkflow, node: DemoNode) -> tuple[tuple[str, int, int],
 
 def _template(node: DemoNode) -> dict[str, Any]:
     # Every NodeExecutionCreate field in schema order; cost stays None: the server estimates it.
-    template: dict[str, Any] = dict.fromkeys(NodeExecutionCreate.model_fields)
+    template: dict[str, Any] = dict.fromkeys(NodeExecutionCreate.__annotations__)
     template.update(
         node_id=node.node_id,
         node_type=node.node_type,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from flowscope.demo.generator import generate_batches
 from flowscope.runs.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
-from flowscope.schemas.runs import RunCreate
+from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store.engine import write_transaction
 from flowscope.tenancy.keys import ensure_tenant
 
@@ -38,7 +38,7 @@ def seed_demo(
         tenant_id = ensure_tenant(conn, tenant)
     total_runs = total_nodes = 0
     for batch in generate_batches(runs=runs, batch_size=batch_size, seed=seed, end=end):
-        models = [RunCreate.model_validate(item) for item in batch]
+        models = [RUN_CREATE.validate_python(item) for item in batch]
         with write_transaction(engine) as conn:
             result = ingest_runs(conn, tenant_id, models, prices=prices)
         total_runs += result.accepted_runs

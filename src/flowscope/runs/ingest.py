@@ -154,21 +154,22 @@ def _dedupe(runs: Sequence[RunCreate]) -> tuple[dict[str, int], dict[str, RunCre
     index: dict[str, int] = {}
     latest: dict[str, RunCreate] = {}
     for i, run in enumerate(runs):
-        seen = latest.get(run.id)
-        if seen is None or status_rank(run.status) >= status_rank(seen.status):
-            latest[run.id] = run
-        index.setdefault(run.id, i)
+        run_id = run["id"]
+        seen = latest.get(run_id)
+        if seen is None or status_rank(run["status"]) >= status_rank(seen["status"]):
+            latest[run_id] = run
+        index.setdefault(run_id, i)
     return index, latest
 
 
 def _nodes_by_run(runs: Sequence[RunCreate]) -> dict[str, dict[str, NodeExecutionCreate]]:
     nodes: dict[str, dict[str, NodeExecutionCreate]] = {}
     for run in runs:
-        of_run = nodes.setdefault(run.id, {})
-        for node in run.node_executions:
-            seen = of_run.get(node.id)
-            if seen is None or status_rank(node.status) >= status_rank(seen.status):
-                of_run[node.id] = node
+        of_run = nodes.setdefault(run["id"], {})
+        for node in run.get("node_executions", ()):
+            seen = of_run.get(node["id"])
+            if seen is None or status_rank(node["status"]) >= status_rank(seen["status"]):
+                of_run[node["id"]] = node
     return nodes
 
 
@@ -219,7 +220,7 @@ def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBa
         node_rows=node_rows,
         totals={run_id: run_totals(rows) for run_id, rows in node_rows.items()},
         accepted_runs=len(runs),
-        accepted_node_executions=sum(len(r.node_executions) for r in runs),
+        accepted_node_executions=sum(len(r.get("node_executions", ())) for r in runs),
     )
 
 
@@ -243,16 +244,16 @@ def write_batch(
     latest = batch.runs
     run_ids = sorted(latest)
     workflow_pks = catalog.ensure_workflows(
-        conn, tenant_id, {(r.app_id, r.workflow_id) for r in latest.values()}, now
+        conn, tenant_id, {(r["app_id"], r["workflow_id"]) for r in latest.values()}, now
     )
     existing = _existing_runs(conn, run_ids)
     _check_ownership(batch, existing, tenant_id, workflow_pks)
     catalog.ensure_versions(
         conn,
         {
-            (workflow_pks[(r.app_id, r.workflow_id)], r.workflow_version)
+            (workflow_pks[(r["app_id"], r["workflow_id"])], version)
             for r in latest.values()
-            if r.workflow_version is not None
+            if (version := r.get("workflow_version")) is not None
         },
         now,
     )
@@ -262,7 +263,7 @@ def write_batch(
     for run_id in run_ids:
         run = latest[run_id]
         totals = NO_NODES if run_id in existing else batch.totals.get(run_id, NO_NODES)
-        workflow_pk = workflow_pks[(run.app_id, run.workflow_id)]
+        workflow_pk = workflow_pks[(run["app_id"], run["workflow_id"])]
         run_rows.append(run_row(run, tenant_id, workflow_pk, now, totals))
     written = dialect.bulk_upsert(
         conn,
@@ -315,7 +316,7 @@ def _check_ownership(
         loc: tuple[Any, ...] = ("body", "runs", batch.position[run_id])
         if owner != tenant_id:
             errors.append(_error((*loc, "id"), "this run id is already used by another tenant"))
-        elif workflow_pk != workflow_pks[(run.app_id, run.workflow_id)]:
+        elif workflow_pk != workflow_pks[(run["app_id"], run["workflow_id"])]:
             errors.append(
                 _error((*loc, "workflow_id"), "this run is already recorded under another workflow")
             )

@@ -97,10 +97,10 @@ def time_order_errors(runs: Sequence[RunCreate]) -> list[dict[str, Any]]:
     """A 422-style error for every run or node execution that finished before it started."""
     errors: list[dict[str, Any]] = []
     for i, run in enumerate(runs):
-        if _finished_before_start(run.started_at, run.finished_at):
+        if _finished_before_start(run["started_at"], run.get("finished_at")):
             errors.append(_time_error(("body", "runs", i, "finished_at")))
-        for j, node in enumerate(run.node_executions):
-            if _finished_before_start(node.started_at, node.finished_at):
+        for j, node in enumerate(run.get("node_executions", ())):
+            if _finished_before_start(node["started_at"], node.get("finished_at")):
                 errors.append(_time_error(("body", "runs", i, "node_executions", j, "finished_at")))
     return errors
 
@@ -189,24 +189,26 @@ def run_totals(nodes: Sequence[tuple[Any, ...]]) -> RunTotals:
 def run_row(
     run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int, totals: RunTotals = NO_NODES
 ) -> tuple[Any, ...]:
-    started = to_us(run.started_at)
-    finished = None if run.finished_at is None else to_us(run.finished_at)
+    started = to_us(run["started_at"])
+    finished_at = run.get("finished_at")
+    finished = None if finished_at is None else to_us(finished_at)
+    reported_total = run.get("total_tokens")
     return (
-        run.id,
+        run["id"],
         tenant_id,
         workflow_pk,
-        run.workflow_version,
-        run.status,
-        status_rank(run.status),
+        run.get("workflow_version"),
+        run["status"],
+        status_rank(run["status"]),
         started,
         finished,
-        _elapsed_ms(run.elapsed_ms, started, finished),
-        run.error,
-        run.triggered_from,
-        run.inputs_hash,
-        run.total_tokens,
+        _elapsed_ms(run.get("elapsed_ms"), started, finished),
+        run.get("error"),
+        run.get("triggered_from"),
+        run.get("inputs_hash"),
+        reported_total,
         *totals[:5],
-        run.total_tokens if run.total_tokens is not None else totals[5],
+        reported_total if reported_total is not None else totals[5],
         *totals[6:],
         now_us,
         now_us,
@@ -215,61 +217,52 @@ def run_row(
 
 def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | None, str, str]:
     """(cost, currency, cost_source) of a node execution."""
-    if node.cost is not None:
-        return node.cost, node.currency, "reported"
-    if not node.model_name:
-        return None, node.currency, "none"
-    if node.prompt_tokens is None and node.completion_tokens is None:
-        return None, node.currency, "unpriced"
-    estimate = prices.estimate(
-        node.model_provider, node.model_name, node.prompt_tokens or 0, node.completion_tokens or 0
-    )
+    currency = node.get("currency", "USD")
+    cost = node.get("cost")
+    if cost is not None:
+        return cost, currency, "reported"
+    model = node.get("model_name")
+    if not model:
+        return None, currency, "none"
+    prompt, completion = node.get("prompt_tokens"), node.get("completion_tokens")
+    if prompt is None and completion is None:
+        return None, currency, "unpriced"
+    estimate = prices.estimate(node.get("model_provider"), model, prompt or 0, completion or 0)
     if estimate is None:
-        return None, node.currency, "unpriced"
+        return None, currency, "unpriced"
     return estimate, "USD", "estimated"
 
 
 def node_row(node: NodeExecutionCreate, run_pk: int | None, prices: PriceBook) -> tuple[Any, ...]:
-    started = to_us(node.started_at)
-    finished = None if node.finished_at is None else to_us(node.finished_at)
-    total = node.total_tokens
-    if total is None and (node.prompt_tokens is not None or node.completion_tokens is not None):
-        total = (node.prompt_tokens or 0) + (node.completion_tokens or 0)
+    started = to_us(node["started_at"])
+    finished_at = node.get("finished_at")
+    finished = None if finished_at is None else to_us(finished_at)
+    prompt, completion = node.get("prompt_tokens"), node.get("completion_tokens")
+    total = node.get("total_tokens")
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
     cost, currency, source = node_cost(node, prices)
-    details = {
-        key: value
-        for key, value in (
-            ("title", node.title),
-            ("index", node.index),
-            ("predecessor_node_id", node.predecessor_node_id),
-            ("error", node.error),
-            ("iteration_id", node.iteration_id),
-            ("iteration_index", node.iteration_index),
-            ("loop_id", node.loop_id),
-            ("loop_index", node.loop_index),
-        )
-        if value is not None
-    }
+    details = {key: value for key in DETAIL_FIELDS if (value := node.get(key)) is not None}
     return (
         run_pk,
-        node.id,
-        node.node_id,
-        node.node_type,
-        node.status,
+        node["id"],
+        node["node_id"],
+        node["node_type"],
+        node["status"],
         started,
         finished,
-        _elapsed_ms(node.elapsed_ms, started, finished),
-        node.model_provider,
-        node.model_name,
-        node.prompt_tokens,
-        node.completion_tokens,
+        _elapsed_ms(node.get("elapsed_ms"), started, finished),
+        node.get("model_provider"),
+        node.get("model_name"),
+        prompt,
+        completion,
         total,
         cost,
         currency,
         source,
-        node.cache_hit,
-        node.input_hash,
-        node.retry_count,
-        node.parent_id,
+        node.get("cache_hit", False),
+        node.get("input_hash"),
+        node.get("retry_count", 0),
+        node.get("parent_id"),
         orjson.dumps(details).decode() if details else None,
     )

@@ -3,6 +3,8 @@
 from flowscope.schemas.common import Page
 from flowscope.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Role
 from flowscope.schemas.runs import (
+    RUN_BATCH_CREATE,
+    RUN_CREATE,
     CostSource,
     IngestResult,
     NodeExecutionCreate,
@@ -16,6 +18,8 @@ from flowscope.schemas.runs import (
 )
 
 __all__ = [
+    "RUN_BATCH_CREATE",
+    "RUN_CREATE",
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyPublic",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import TypedDict
 
 from flowscope.schemas.common import (
     Id,
@@ -21,80 +22,107 @@ CostSource = Literal["reported", "estimated", "unpriced", "none"]
 
 _INPUT = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=1_000_000)
 
+# The ingestion schemas are TypedDicts validated by pydantic: the same constraints, error
+# locations and JSON schema as models, but validation into plain dicts costs half as much
+# (no model instance per node execution), the largest saving on the ingestion hot path.
+# Optional fields may be absent: read them with .get(); defaults are stated per field.
 
-class NodeExecutionCreate(BaseModel):
+
+@with_config(_INPUT)
+class NodeExecutionCreate(TypedDict):
     """One execution of one node inside a run, as an engine reports it.
 
     `finished_at` must not be before `started_at`; that check runs at ingestion
     (flowscope.runs.rows), where the times are integers, and is reported like any other.
     """
 
-    model_config = _INPUT
-
-    id: Id = Field(description="Client-chosen id of this execution, unique within its run.")
-    node_id: Id = Field(description="The node's id in the workflow graph.")
-    node_type: ShortText = Field(
-        min_length=1, description="Free string; Dify's names are the reference (llm, code, ...)."
-    )
-    title: str | None = Field(None, max_length=1000)
-    index: NonNegativeInt | None = Field(None, description="Execution order within the run.")
-    predecessor_node_id: Id | None = None
+    id: Annotated[
+        Id, Field(description="Client-chosen id of this execution, unique within its run.")
+    ]
+    node_id: Annotated[Id, Field(description="The node's id in the workflow graph.")]
+    node_type: Annotated[
+        ShortText,
+        Field(min_length=1, description="Free string; Dify's names are the reference (llm, ...)."),
+    ]
+    title: NotRequired[Annotated[str | None, Field(max_length=1000)]]
+    index: NotRequired[
+        Annotated[NonNegativeInt | None, Field(description="Execution order within the run.")]
+    ]
+    predecessor_node_id: NotRequired[Id | None]
     status: NodeStatus
     started_at: UtcDatetime
-    finished_at: UtcDatetime | None = None
-    elapsed_ms: NonNegativeFloat | None = Field(
-        None, description="Reported duration; derived from the timestamps when left out."
-    )
-    error: str | None = Field(None, max_length=100_000)
-    model_provider: ShortText | None = None
-    model_name: ShortText | None = None
-    prompt_tokens: NonNegativeInt | None = None
-    completion_tokens: NonNegativeInt | None = None
-    total_tokens: NonNegativeInt | None = None
-    cost: NonNegativeFloat | None = Field(
-        None, description="Reported cost; estimated from the price table when left out."
-    )
-    currency: str = Field("USD", min_length=3, max_length=3)
-    cache_hit: bool = False
-    input_hash: ShortText | None = None
-    retry_count: NonNegativeInt = 0
-    iteration_id: Id | None = None
-    iteration_index: NonNegativeInt | None = None
-    loop_id: Id | None = None
-    loop_index: NonNegativeInt | None = None
-    parent_id: Id | None = Field(None, description="The container's node execution id.")
+    finished_at: NotRequired[UtcDatetime | None]
+    elapsed_ms: NotRequired[
+        Annotated[
+            NonNegativeFloat | None,
+            Field(description="Reported duration; derived from the timestamps when left out."),
+        ]
+    ]
+    error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
+    model_provider: NotRequired[ShortText | None]
+    model_name: NotRequired[ShortText | None]
+    prompt_tokens: NotRequired[NonNegativeInt | None]
+    completion_tokens: NotRequired[NonNegativeInt | None]
+    total_tokens: NotRequired[NonNegativeInt | None]
+    cost: NotRequired[
+        Annotated[
+            NonNegativeFloat | None,
+            Field(description="Reported cost; estimated from the price table when left out."),
+        ]
+    ]
+    currency: NotRequired[
+        Annotated[str, Field(min_length=3, max_length=3, description="Default USD.")]
+    ]
+    cache_hit: NotRequired[Annotated[bool, Field(description="Default false.")]]
+    input_hash: NotRequired[ShortText | None]
+    retry_count: NotRequired[Annotated[NonNegativeInt, Field(description="Default 0.")]]
+    iteration_id: NotRequired[Id | None]
+    iteration_index: NotRequired[NonNegativeInt | None]
+    loop_id: NotRequired[Id | None]
+    loop_index: NotRequired[NonNegativeInt | None]
+    parent_id: NotRequired[
+        Annotated[Id | None, Field(description="The container's node execution id.")]
+    ]
 
 
-class RunCreate(BaseModel):
+@with_config(_INPUT)
+class RunCreate(TypedDict):
     """One workflow run with the node executions known so far."""
 
-    model_config = _INPUT
-
-    id: Id = Field(description="Client-chosen run id; re-sending it updates the run.")
+    id: Annotated[Id, Field(description="Client-chosen run id; re-sending it updates the run.")]
     app_id: Id
     workflow_id: Id
-    workflow_version: ShortText | None = None
+    workflow_version: NotRequired[ShortText | None]
     status: RunStatus
     started_at: UtcDatetime
-    finished_at: UtcDatetime | None = None
-    elapsed_ms: NonNegativeFloat | None = Field(
-        None, description="Reported duration; derived from the timestamps when left out."
-    )
-    error: str | None = Field(None, max_length=100_000)
-    triggered_from: ShortText | None = None
-    inputs_hash: ShortText | None = None
-    total_tokens: NonNegativeInt | None = Field(
-        None, description="Run total when the engine knows it; else summed from the nodes."
-    )
-    node_executions: list[NodeExecutionCreate] = Field(default_factory=list)
+    finished_at: NotRequired[UtcDatetime | None]
+    elapsed_ms: NotRequired[
+        Annotated[
+            NonNegativeFloat | None,
+            Field(description="Reported duration; derived from the timestamps when left out."),
+        ]
+    ]
+    error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
+    triggered_from: NotRequired[ShortText | None]
+    inputs_hash: NotRequired[ShortText | None]
+    total_tokens: NotRequired[
+        Annotated[
+            NonNegativeInt | None,
+            Field(description="Run total when the engine knows it; else summed from the nodes."),
+        ]
+    ]
+    node_executions: NotRequired[list[NodeExecutionCreate]]
 
 
-class RunBatchCreate(BaseModel):
+@with_config(_INPUT)
+class RunBatchCreate(TypedDict):
     """The body of POST /api/v1/runs."""
 
-    model_config = _INPUT
+    runs: Annotated[list[RunCreate], Field(min_length=1)]
 
-    runs: list[RunCreate] = Field(min_length=1)
+
+RUN_CREATE: TypeAdapter[RunCreate] = TypeAdapter(RunCreate)
+RUN_BATCH_CREATE: TypeAdapter[RunBatchCreate] = TypeAdapter(RunBatchCreate)
 
 
 class IngestResult(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from flowscope.runs.ingest import IngestRejected, ingest_runs
 from flowscope.runs.pricing import PriceBook
-from flowscope.schemas.runs import RunCreate
+from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.sdk.transport import ACCEPTED, Errors, Outcome, by_run, retrying
 from flowscope.store import migrate
 from flowscope.store.engine import make_engine, write_transaction
@@ -53,7 +53,7 @@ class InProcessTransport:
         invalid: dict[int, Errors] = {}
         for i, raw in enumerate(runs):
             try:
-                models.append(RunCreate.model_validate(raw))
+                models.append(RUN_CREATE.validate_python(raw))
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_input=False, include_context=False)
                 invalid[i] = [

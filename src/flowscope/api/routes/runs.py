@@ -15,7 +15,7 @@ from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, 
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
 from flowscope.runs.rows import raw_time_order_errors
-from flowscope.schemas import IngestResult, Page, RunBatchCreate, RunPublic, RunStatus
+from flowscope.schemas import RUN_BATCH_CREATE, IngestResult, Page, RunPublic, RunStatus
 from flowscope.schemas.runs import RunSummaryPublic
 from flowscope.store.engine import read_transaction, write_transaction
 
@@ -33,13 +33,13 @@ _BATCH_BODY = {
 
 def _prepare(body: bytes, prices: PriceBook, max_runs: int) -> PreparedBatch:
     """Parse and prepare a batch: all the CPU work, done outside the write transaction."""
-    batch = parse_body(RunBatchCreate, body, raw_time_order_errors)
-    if len(batch.runs) > max_runs:
+    batch = parse_body(RUN_BATCH_CREATE, body, raw_time_order_errors)
+    if len(batch["runs"]) > max_runs:
         loc = ["body", "runs"]
         msg = f"at most {max_runs} runs per request"
         raise HTTPException(422, [{"loc": loc, "msg": msg, "type": "too_long"}])
     try:
-        return prepare_batch(batch.runs, prices=prices)
+        return prepare_batch(batch["runs"], prices=prices)
     except IngestRejected as exc:
         raise HTTPException(422, exc.errors) from None
 
