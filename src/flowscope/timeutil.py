@@ -8,13 +8,32 @@ from datetime import UTC, datetime, timedelta
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAIVE_EPOCH = datetime(1970, 1, 1)
 ONE_US = timedelta(microseconds=1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 
 def to_us(value: datetime) -> int:
-    """Exact microseconds since the epoch of an aware (or naive = UTC) datetime."""
-    if value.tzinfo is None:
-        return (value - NAIVE_EPOCH) // ONE_US
-    return (value - EPOCH) // ONE_US
+    """Exact microseconds since the epoch of an aware (or naive = UTC) datetime.
+
+    Plain integer arithmetic over the fields: on the ingestion hot path this is several
+    times cheaper than subtracting aware datetimes, which asks the tzinfo for its offset
+    twice through Python. Fixed-offset zones (pydantic's, `datetime.timezone`) tell their
+    offset without a datetime; zone rules such as zoneinfo are asked with one.
+    """
+    micros = (
+        (value.toordinal() - _EPOCH_ORDINAL) * 86_400
+        + value.hour * 3_600
+        + value.minute * 60
+        + value.second
+    ) * 1_000_000 + value.microsecond
+    zone = value.tzinfo
+    if zone is None:
+        return micros
+    offset = zone.utcoffset(None)
+    if offset is None:
+        offset = value.utcoffset()
+        if offset is None:
+            return micros
+    return micros - (offset.days * 86_400 + offset.seconds) * 1_000_000 - offset.microseconds
 
 
 def from_us(micros: int) -> datetime:
