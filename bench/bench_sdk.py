@@ -1,7 +1,7 @@
 """Benchmark of the Python SDK: caller overhead per node execution, and end-to-end throughput.
 
-    .venv/bin/python bench/bench_sdk.py
-    .venv/bin/python bench/bench_sdk.py --url http://127.0.0.1:8000 --api-key fsk_...
+    .venv/bin/python bench/bench_sdk.py              # also serves fresh SQLite and PostgreSQL
+    .venv/bin/python bench/bench_sdk.py --serve --url http://127.0.0.1:8000 --api-key fsk_...
 
 (1) Caller overhead: the time the workflow's own thread spends in the SDK per recorded node
 execution (open, usage, close; the run's own cost shared over its nodes), measured on runs of
@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _servers import fresh_database, new_key, running_server
 from flowscope import Recorder
 
 
@@ -77,6 +78,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5000, help="runs sampled for the overhead")
     parser.add_argument("--nodes", type=int, default=20, help="node executions per run")
     parser.add_argument("--e2e-runs", type=int, default=5000, help="runs sent for throughput")
+    parser.add_argument(
+        "--serve",
+        nargs="*",
+        choices=["sqlite", "postgres"],
+        default=["sqlite", "postgres"],
+        help="start `flowscope serve` (2 workers) on a fresh database of each kind and measure "
+        "HTTP throughput to it (default: both; none with --serve and no value)",
+    )
     parser.add_argument("--url", help="a flowscope server, for the HTTP throughput")
     parser.add_argument("--api-key", help="an ingest key for --url")
     args = parser.parse_args()
@@ -102,6 +111,14 @@ def main() -> None:
             rec.flush(timeout=600)
             print(f"(2) end-to-end throughput, {args.e2e_runs:,} runs of {args.nodes} nodes:")
             report("in-process SQLite", rec, args.e2e_runs, args.nodes)
+        for kind in args.serve:
+            with fresh_database(kind) as database_url:
+                key = new_key(database_url)
+                with (
+                    running_server(database_url, workers=2) as base,
+                    Recorder(url=base, api_key=key, spool_dir=spool / kind, **limits) as rec,
+                ):
+                    report(f"HTTP, flowscope serve on {kind}", rec, args.e2e_runs, args.nodes)
         if args.url and args.api_key:
             with Recorder(url=args.url, api_key=args.api_key, spool_dir=spool, **limits) as rec:
                 report(f"HTTP {args.url}", rec, args.e2e_runs, args.nodes)

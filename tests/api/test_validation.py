@@ -174,3 +174,19 @@ def test_gzip_bomb_is_413_after_decompression(small_client: TestClient, key: str
     )
     assert response.status_code == 413
     assert "decompression" in response.json()["detail"]
+
+
+def test_too_many_runs_in_one_request_is_422(db_url: str, key: str, make_key: KeyFactory) -> None:
+    app = create_app(Settings(database_url=db_url, auto_migrate=False, max_runs_per_request=2))
+    with TestClient(app) as limited:
+        body = batch(run("r1"), run("r2"), run("r3"))
+        response = limited.post("/api/v1/runs", json=body, headers=auth(key))
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "runs"]
+        assert "at most 2 runs" in response.json()["detail"][0]["msg"]
+        assert (
+            limited.post(
+                "/api/v1/runs", json=batch(run("r1"), run("r2")), headers=auth(key)
+            ).status_code
+            == 200
+        )
