@@ -22,6 +22,11 @@ CostSource = Literal["reported", "estimated", "unpriced", "none"]
 
 _INPUT = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=1_000_000)
 
+ReportedElapsedMs = Annotated[
+    NonNegativeFloat | None,
+    Field(description="Reported duration; derived from the timestamps when left out."),
+]
+
 # The ingestion schemas are TypedDicts validated by pydantic: the same constraints, error
 # locations and JSON schema as models, but validation into plain dicts costs half as much
 # (no model instance per node execution), the largest saving on the ingestion hot path.
@@ -52,12 +57,7 @@ class NodeExecutionCreate(TypedDict):
     status: NodeStatus
     started_at: UtcDatetime
     finished_at: NotRequired[UtcDatetime | None]
-    elapsed_ms: NotRequired[
-        Annotated[
-            NonNegativeFloat | None,
-            Field(description="Reported duration; derived from the timestamps when left out."),
-        ]
-    ]
+    elapsed_ms: NotRequired[ReportedElapsedMs]
     error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
     model_provider: NotRequired[ShortText | None]
     model_name: NotRequired[ShortText | None]
@@ -96,12 +96,7 @@ class RunCreate(TypedDict):
     status: RunStatus
     started_at: UtcDatetime
     finished_at: NotRequired[UtcDatetime | None]
-    elapsed_ms: NotRequired[
-        Annotated[
-            NonNegativeFloat | None,
-            Field(description="Reported duration; derived from the timestamps when left out."),
-        ]
-    ]
+    elapsed_ms: NotRequired[ReportedElapsedMs]
     error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
     triggered_from: NotRequired[ShortText | None]
     inputs_hash: NotRequired[ShortText | None]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, TypedDict, Unpack
 
 if TYPE_CHECKING:  # pydantic stays out of the import of the SDK
     from flowscope.schemas.runs import NodeStatus, RunStatus
@@ -56,7 +56,34 @@ def _describe(exc: BaseException) -> str:
         return type(exc).__name__
 
 
-class Node:
+class _Scoped:
+    """`with` support of Node and Run: start on entry; on exit end, as failed (or stopped)
+    when an exception leaves the block, which then propagates unchanged."""
+
+    __slots__ = ()
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def end(self, status: Any = "succeeded", error: str | None = None) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end()
+        else:
+            self.end(_ended_by(exc), _describe(exc))
+
+
+class Node(_Scoped):
     """One node execution: a context manager, or call `start()` then `end()`."""
 
     __slots__ = (
@@ -148,20 +175,6 @@ class Node:
         """Mark the result as served from a cache."""
         self.cached = hit
 
-    def __enter__(self) -> Node:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.end()
-        else:
-            self.end(_ended_by(exc), _describe(exc))
-
 
 def _add(a: Any, b: Any) -> Any:
     if a is None:
@@ -169,7 +182,7 @@ def _add(a: Any, b: Any) -> Any:
     return a if b is None else a + b
 
 
-class Run:
+class Run(_Scoped):
     """One workflow run: a context manager, or call `start()` then `end()`.
 
     The run is handed to the recorder once, when it ends, with every node execution started
@@ -236,17 +249,3 @@ class Run:
             self._ended = True
             nodes = list(self._nodes)
         self._submit(self, nodes)
-
-    def __enter__(self) -> Run:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.end()
-        else:
-            self.end(_ended_by(exc), _describe(exc))
