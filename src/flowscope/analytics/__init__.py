@@ -1,0 +1,1 @@
+"""Analytics: pure functions over run data; the SQL around them stays thin."""
