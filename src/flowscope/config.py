@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,13 +44,3 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    """The file behind a sqlite URL, or None for memory and other databases."""
-    if not database_url.startswith("sqlite"):
-        return None
-    _, _, rest = database_url.partition(":///")
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest)

@@ -6,8 +6,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NAIVE_EPOCH = datetime(1970, 1, 1)
-ONE_US = timedelta(microseconds=1)
 _EPOCH_ORDINAL = EPOCH.toordinal()
 
 

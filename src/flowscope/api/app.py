@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flowscope import __version__
 from flowscope.api.routes import apps, health, keys, runs
@@ -53,8 +55,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.prices = PriceBook()
     for module in (health, runs, apps, keys):
         app.include_router(module.router)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After when the database cannot be reached: clients retry (the SDK
+    spools meanwhile), and nothing of the request was stored."""
+    log.warning("database unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "the database is unavailable; nothing was stored, retry later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
