@@ -1,0 +1,274 @@
+"""Change points: steps found where they are, noise left alone, and the statistic's math."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowscope.analytics.changepoints import ChangePoint, energy_statistics, find_change_points
+
+
+def noise(seed: int, n: int, cv: float, level: float = 100.0) -> npt.NDArray[np.float64]:
+    """Lognormal noise with mean `level` and coefficient of variation `cv`."""
+    sigma = math.sqrt(math.log(1 + cv**2))
+    return level * np.random.default_rng(seed).lognormal(-(sigma**2) / 2, sigma, n)
+
+
+def daily(
+    seed: int, *, n: int = 60, cv: float = 0.1, steps: dict[int, float] | None = None
+) -> list[float]:
+    values = noise(seed, n, cv)
+    for at, factor in (steps or {}).items():
+        values[at:] *= factor
+    return [float(v) for v in values]
+
+
+def hourly(seed: int, *, days: int, cv: float = 0.1) -> tuple[list[float], list[int]]:
+    """Twice as slow from 09:00 to 18:00, every day; the series starts at midnight."""
+    hours = [h % 24 for h in range(days * 24)]
+    profile = np.array([2.0 if 9 <= h < 18 else 1.0 for h in hours])
+    return [float(v) for v in profile * noise(seed, len(hours), cv)], hours
+
+
+def summary(points: list[ChangePoint]) -> list[tuple[int, int]]:
+    return [(p.index, round(p.change_pct)) for p in points]
+
+
+# -- steps --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factor", [1.2, 1.4, 0.75])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_step_in_a_noisy_daily_series_is_found_near_its_index(factor: float, seed: int) -> None:
+    points = find_change_points(daily(seed, steps={40: factor}))
+
+    assert len(points) == 1, summary(points)
+    (point,) = points
+    assert abs(point.index - 40) <= 2
+    assert point.before == pytest.approx(100, rel=0.08)
+    assert point.after == pytest.approx(100 * factor, rel=0.08)
+    assert point.change_pct == pytest.approx((factor - 1) * 100, abs=8)
+    assert 0.99 <= point.confidence <= 1
+
+
+def test_most_20_percent_steps_are_located_within_two_points() -> None:
+    found = [
+        any(abs(p.index - 40) <= 2 for p in find_change_points(daily(seed, steps={40: 1.2})))
+        for seed in range(100, 140)
+    ]
+    assert sum(found) >= 36
+
+
+def test_two_shifts_up_then_down_are_both_found() -> None:
+    for seed in range(5):
+        points = find_change_points(daily(seed, n=90, steps={30: 1.4, 60: 1 / 1.4}))
+
+        assert [p.index for p in points] == pytest.approx([30, 60], abs=3), summary(points)
+        up, down = points
+        assert up.change_pct == pytest.approx(40, abs=10)
+        assert down.change_pct == pytest.approx(-28.6, abs=10)
+        # Each side is measured against its neighbouring regime, not the whole series.
+        assert up.after == down.before
+
+
+def test_a_change_below_the_threshold_is_not_reported_even_when_significant() -> None:
+    values = daily(0, n=200, cv=0.03, steps={100: 1.07})
+
+    assert find_change_points(values) == []
+    (point,) = find_change_points(values, min_change_pct=5)
+    assert point.index == pytest.approx(100, abs=2)
+    assert point.confidence >= 0.99
+
+
+def test_a_small_change_does_not_hide_a_large_one_nearby() -> None:
+    # The 6% step is significant and drops out; the 30% step must still be reported.
+    values = daily(1, n=150, cv=0.03, steps={50: 1.06, 100: 1.3})
+
+    assert [p.index for p in find_change_points(values)] == pytest.approx([100], abs=2)
+
+
+def test_a_change_in_spread_alone_is_not_a_regression() -> None:
+    # The right side is bimodal around the left side: its median is 50% higher, and the energy
+    # statistic sees a new distribution, but Mann-Whitney finds no shift in location.
+    rng = np.random.default_rng(0)
+    left = 100 + rng.normal(0, 1, 30)
+    right = rng.permutation(np.concatenate([60 + rng.normal(0, 1, 14), 150 + rng.normal(0, 1, 16)]))
+    values = [float(v) for v in np.concatenate([left, right])]
+
+    assert find_change_points(values) == []
+
+
+# -- noise --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cv", [0.1, 0.2])
+def test_pure_noise_almost_never_yields_a_change_point(cv: float) -> None:
+    flagged = [seed for seed in range(20) if find_change_points(daily(seed, cv=cv))]
+    assert len(flagged) <= 1, flagged
+
+
+@pytest.mark.parametrize("cv", [0.1, 0.15, 0.2])
+def test_pure_noise_from_a_fixed_seed_set_yields_none(cv: float) -> None:
+    assert [summary(find_change_points(daily(seed, cv=cv))) for seed in range(200, 220)] == [
+        []
+    ] * 20
+
+
+def test_false_alarm_rate_on_noise_matches_alpha() -> None:
+    # The permutation test is exact, so about alpha (1%) of noise series get through it.
+    flagged = sum(bool(find_change_points(daily(seed, cv=0.15))) for seed in range(1000, 1200))
+    assert flagged <= 6
+
+
+def test_a_constant_series_has_no_change_point() -> None:
+    assert find_change_points([5.0] * 50) == []
+
+
+# -- hourly series ------------------------------------------------------------------------
+
+
+def test_a_daily_profile_is_not_a_regression_when_hours_are_given() -> None:
+    # A window that ends at 18:00 finishes on nine slow working hours.
+    values, hours = hourly(0, days=8)
+    values, hours = values[: 7 * 24 + 18], hours[: 7 * 24 + 18]
+
+    assert find_change_points(values, hour_of_day=hours) == []
+    # Without the hours, the last working day looks like a regression.
+    assert [p.index for p in find_change_points(values)] == [7 * 24 + 9]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_stable_hourly_series_with_a_profile_yields_none(seed: int) -> None:
+    values, hours = hourly(seed, days=30)
+    assert find_change_points(values, hour_of_day=hours) == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_shift_on_top_of_a_daily_profile_is_found(seed: int) -> None:
+    values, hours = hourly(seed, days=30)
+    values = values[:480] + [v * 1.3 for v in values[480:]]
+
+    (point,) = find_change_points(values, hour_of_day=hours)
+    assert point.index == pytest.approx(480, abs=2)
+    assert point.change_pct == pytest.approx(30, abs=4)
+
+
+# -- short series, NaNs, arguments ---------------------------------------------------------
+
+
+def test_series_shorter_than_two_segments_have_no_change_point() -> None:
+    assert find_change_points([]) == []
+    assert find_change_points([1.0] * 4 + [10.0] * 5) == []
+    # Two sides of five are allowed, but only 2 of the C(10, 5) = 252 ways to deal the values
+    # split them as well, so 199 shuffles rarely give p <= 0.01: a real step needs more points.
+    assert find_change_points([1.0] * 5 + [10.0] * 5) == []
+    assert [p.index for p in find_change_points([1.0] * 6 + [10.0] * 6)] == [6]
+    assert [p.index for p in find_change_points([1.0] * 10 + [10.0] * 3, min_segment=3)] == [10]
+
+
+def test_nans_are_skipped_and_indices_refer_to_the_input() -> None:
+    values = daily(3, steps={40: 1.4})
+    for i in (2, 17, 38, 39, 40, 55):
+        values[i] = math.nan
+    values[20] = math.inf
+
+    (point,) = find_change_points(values)
+    assert point.index == pytest.approx(41, abs=2)
+    assert not math.isnan(values[point.index])
+    assert point.index != 40
+
+
+def test_too_few_values_besides_nans_have_no_change_point() -> None:
+    values = [math.nan] * 30 + [1.0] * 4 + [10.0] * 5
+    assert find_change_points(values) == []
+    assert find_change_points([math.nan] * 20) == []
+
+
+def test_results_depend_only_on_the_seed() -> None:
+    values = daily(7, n=120, steps={40: 1.25, 80: 0.8})
+    first = find_change_points(values, seed=3)
+    assert first == find_change_points(values, seed=3)
+    assert [p.index for p in first] == [p.index for p in find_change_points(values, seed=4)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_segment": 1}, "min_segment"),
+        ({"permutations": 50}, "permutations"),
+        ({"hour_of_day": [0, 1]}, "hour_of_day"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        find_change_points([1.0] * 20, **kwargs)  # type: ignore[arg-type]
+
+
+# -- properties ---------------------------------------------------------------------------
+
+
+def brute_force_q(x: list[float], tau: int) -> float:
+    left, right = x[:tau], x[tau:]
+    m, k = len(left), len(right)
+    between = sum(abs(a - b) for a in left for b in right)
+    within_left = sum(abs(a - b) for a, b in itertools.combinations(left, 2))
+    within_right = sum(abs(a - b) for a, b in itertools.combinations(right, 2))
+    return (m * k / (m + k)) * (
+        2 * between / (m * k) - within_left / math.comb(m, 2) - within_right / math.comb(k, 2)
+    )
+
+
+finite = st.floats(min_value=-1e3, max_value=1e3, allow_nan=False)
+
+
+@given(st.lists(finite, min_size=4, max_size=30), st.integers(min_value=2, max_value=6))
+def test_energy_statistic_matches_its_definition(x: list[float], min_segment: int) -> None:
+    q = energy_statistics(np.array(x), min_segment)
+    assert len(q) == len(x) + 1
+    for tau in range(len(x) + 1):
+        if min_segment <= tau <= len(x) - min_segment:
+            assert q[tau] == pytest.approx(brute_force_q(x, tau), rel=1e-9, abs=1e-6)
+        else:
+            assert math.isnan(q[tau])
+
+
+series = st.lists(
+    st.one_of(st.floats(min_value=0.5, max_value=2.0), st.floats(min_value=5, max_value=8)),
+    min_size=0,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(series, st.integers(min_value=2, max_value=6), st.integers(min_value=0, max_value=3))
+def test_reported_change_points_respect_the_limits(
+    values: list[float], min_segment: int, seed: int
+) -> None:
+    points = find_change_points(values, min_segment=min_segment, permutations=99, seed=seed)
+
+    indices = [p.index for p in points]
+    assert indices == sorted(set(indices))
+    for p in points:
+        assert min_segment <= p.index <= len(values) - min_segment
+        assert abs(p.change_pct) >= 10
+        assert 0.99 <= p.confidence <= 1
+        assert p.change_pct == pytest.approx((p.after - p.before) / p.before * 100)
+
+
+@settings(max_examples=30, deadline=None)
+@given(series, st.integers(min_value=-8, max_value=8))
+def test_change_points_do_not_depend_on_the_unit(values: list[float], power: int) -> None:
+    # Scaling by a power of two is exact in floating point, so the results must match exactly.
+    scale = 2.0**power
+    plain = find_change_points(values, permutations=99)
+    scaled = find_change_points([v * scale for v in values], permutations=99)
+
+    assert [(p.index, p.change_pct, p.confidence) for p in scaled] == [
+        (p.index, p.change_pct, p.confidence) for p in plain
+    ]
