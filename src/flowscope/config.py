@@ -40,7 +40,3 @@ class Settings(BaseSettings):
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -36,8 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
-        if settings.is_sqlite and settings.auto_migrate:
-            migrate.upgrade(engine)
+        if settings.auto_migrate:
+            migrate.upgrade_if_embedded(engine)
         app.state.engine = engine
         app.state.ingest_slots = asyncio.Semaphore(dialect.ingest_slots(engine.dialect.name))
         try:

@@ -15,6 +15,8 @@ import orjson
 from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
+from flowscope.schemas.common import error_details
+
 T = TypeVar("T")
 
 
@@ -75,11 +77,10 @@ def parse_body(
     try:
         return schema.validate_json(body)
     except ValidationError as exc:
-        errors = exc.errors(include_input=False, include_url=False, include_context=False)
-        invalid_json = [e for e in errors if e["type"] == "json_invalid"]
+        detail = error_details(exc, "body")
+        invalid_json = [e for e in detail if e["type"] == "json_invalid"]
         if invalid_json:
             raise HTTPException(400, f"body is not valid JSON: {invalid_json[0]['msg']}") from None
-        detail = [_error(e) for e in errors]
         if more_errors is not None:
             try:
                 payload = orjson.loads(body)
@@ -88,7 +89,3 @@ def parse_body(
             detail += more_errors(payload)
             detail.sort(key=lambda e: [str(part) for part in e["loc"]])
         raise HTTPException(422, detail) from None
-
-
-def _error(error: Any) -> dict[str, Any]:
-    return {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}

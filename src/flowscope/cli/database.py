@@ -37,9 +37,7 @@ def connect(database_url: str) -> Engine:
 def open_database(database_url: str) -> Engine:
     """The database ready for use: an embedded SQLite one is migrated, PostgreSQL must be."""
     engine = connect(database_url)
-    if engine.dialect.name == "sqlite":
-        migrate.upgrade(engine)
-    elif not migrate.is_up_to_date(engine):
+    if not migrate.upgrade_if_embedded(engine) and not migrate.is_up_to_date(engine):
         at = migrate.current_revision(engine) or "base (empty)"
         engine.dispose()
         raise click.ClickException(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 T = TypeVar("T")
 
@@ -18,6 +18,14 @@ Id = Annotated[str, Field(min_length=1, max_length=255)]
 ShortText = Annotated[str, Field(max_length=255)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def error_details(exc: ValidationError, *prefix: str | int) -> list[dict[str, Any]]:
+    """A validation error as 422 `detail` items, each located under `prefix` (e.g. "body")."""
+    return [
+        {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
 
 
 class Page(BaseModel, Generic[T]):

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from flowscope.runs.ingest import IngestRejected, ingest_runs
 from flowscope.runs.pricing import PriceBook
+from flowscope.schemas.common import error_details
 from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.sdk.transport import ACCEPTED, Errors, Outcome, by_run, retrying
 from flowscope.store import migrate
@@ -42,8 +43,7 @@ class InProcessTransport:
     def _prepare(self) -> int:
         # Lazily, on the background thread: a slow or absent database must not stall startup.
         if self._tenant_id is None:
-            if self._engine.dialect.name == "sqlite" and not migrate.is_up_to_date(self._engine):
-                migrate.upgrade(self._engine)
+            migrate.upgrade_if_embedded(self._engine)
             with write_transaction(self._engine) as conn:
                 self._tenant_id = ensure_tenant(conn, self._tenant)
         return self._tenant_id
@@ -55,11 +55,7 @@ class InProcessTransport:
             try:
                 models.append(RUN_CREATE.validate_python(raw))
             except ValidationError as exc:
-                errors = exc.errors(include_url=False, include_input=False, include_context=False)
-                invalid[i] = [
-                    {"loc": ["body", "runs", i, *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                    for e in errors
-                ]
+                invalid[i] = error_details(exc, "body", "runs", i)
         if invalid:
             return Outcome("rejected", rejected=invalid)
         return retrying(self._attempts, self._backoff, lambda: self._ingest(models))

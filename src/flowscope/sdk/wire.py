@@ -6,18 +6,18 @@ them as they are), and optional fields are left out when unset to keep batches s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flowscope.sdk.records import Node, Run
+from flowscope.timeutil import from_us
 
 # The schema's limit on error messages: a longer one would get the whole run rejected.
 _MAX_ERROR = 100_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _at(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return from_us(ns // 1000)
 
 
 def node_to_wire(node: Node) -> dict[str, Any]:

@@ -38,3 +38,16 @@ def head_revision() -> str | None:
 
 def is_up_to_date(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def upgrade_if_embedded(engine: Engine) -> bool:
+    """Bring an embedded SQLite database to head; True if this database is embedded.
+
+    The embedded default is migrated wherever it is opened (server, CLI, SDK). PostgreSQL is
+    migrated only by `flowscope db upgrade`, so several servers never race to migrate it.
+    """
+    if engine.dialect.name != "sqlite":
+        return False
+    if not is_up_to_date(engine):
+        upgrade(engine)
+    return True
