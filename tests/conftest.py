@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from flowscope import testing
 from flowscope.store import migrate
 from flowscope.store.engine import make_engine, write_transaction
 from flowscope.store.tables import metadata
@@ -61,15 +61,8 @@ def require_postgres() -> None:
 def new_postgres_database() -> Iterator[str]:
     """A new, empty PostgreSQL database (its URL), dropped afterwards."""
     require_postgres()
-    name = f"flowscope_test_{uuid.uuid4().hex[:10]}"
-    admin = _libpq(POSTGRES_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with testing.scratch_postgres_database(POSTGRES_URL, "flowscope_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

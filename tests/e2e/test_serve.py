@@ -69,7 +69,7 @@ def exercise(base: str, ingest_key: str, read_key: str) -> None:
 
 def test_serve_on_embedded_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    server = start_server(["--database-url", url], tmp_path / "serve.log")  # migrates on start
+    server = start_server(["--database-url", url], log=tmp_path / "serve.log")  # migrates on start
     try:
         exercise(server.url, create_key(url, "ingest"), create_key(url, "read"))
     finally:
@@ -84,7 +84,7 @@ def test_serve_on_postgres_with_two_workers(tmp_path: Path, scratch_postgres_dat
 
     upgraded = flowscope("db", "upgrade", "--database-url", url)
     assert upgraded.returncode == 0, upgraded.stderr
-    server = start_server(["--database-url", url, "--workers", "2"], tmp_path / "serve.log")
+    server = start_server(["--database-url", url, "--workers", "2"], log=tmp_path / "serve.log")
     try:
         exercise(server.url, create_key(url, "ingest"), create_key(url, "admin"))
     finally:

@@ -49,7 +49,9 @@ def serve(db_url: str, tmp_path: Path) -> Iterator[Serve]:
 
     def start(port: int) -> str:
         log = tmp_path / f"server-{port}.log"
-        server = start_server(["--database-url", db_url, "--log-level", "warning"], log, port=port)
+        server = start_server(
+            ["--database-url", db_url, "--log-level", "warning"], log=log, port=port
+        )
         servers.append(server)
         return server.url
 
