@@ -35,6 +35,19 @@ MIN_VALUE_MS = 0.001
 
 _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 
+ZERO_KEY = "z"
+"""In a count map (`from_counts`), the key of durations under MIN_VALUE_MS."""
+
+
+def bucket_key(value_ms: float) -> int | None:
+    """The bucket key of a duration, or None for one under MIN_VALUE_MS (a zero)."""
+    return None if value_ms < MIN_VALUE_MS else _MAPPING.key(value_ms)
+
+
+def bucket_value(key: int) -> float:
+    """The duration a bucket stands for (within RELATIVE_ACCURACY of all durations in it)."""
+    return float(_MAPPING.value(key))
+
 
 @dataclass(slots=True)
 class LatencyHistogram:
@@ -120,6 +133,47 @@ class LatencyHistogram:
             if rank <= seen:
                 return min(max(_MAPPING.value(key), self.min_ms), self.max_ms)
         raise AssertionError("bucket counts do not add up to count")  # pragma: no cover
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        *,
+        sum_ms: float,
+        min_ms: float | None = None,
+        max_ms: float | None = None,
+    ) -> LatencyHistogram:
+        """A histogram from counts by bucket key (ZERO_KEY for zeros), as rollups store them.
+
+        Rollups can take values back out but not a minimum or maximum, so `min_ms`/`max_ms` are
+        used only when they fall in the lowest/highest non-empty bucket; otherwise that bucket's
+        value stands in (within 1%). Keys with a count of 0 or less are ignored.
+        """
+        histogram = cls()
+        for key, n in counts.items():
+            if n <= 0:
+                continue
+            if key == ZERO_KEY:
+                histogram.zeros = n
+            else:
+                histogram.buckets[int(key)] = n
+        histogram.count = histogram.zeros + sum(histogram.buckets.values())
+        histogram.sum_ms = sum_ms
+        if not histogram.count:
+            return histogram
+        low = None if histogram.zeros else min(histogram.buckets)
+        high = max(histogram.buckets) if histogram.buckets else None
+        histogram.min_ms = (
+            min_ms
+            if min_ms is not None and bucket_key(min_ms) == low
+            else (0.0 if low is None else bucket_value(low))
+        )
+        histogram.max_ms = (
+            max_ms
+            if max_ms is not None and bucket_key(max_ms) == high
+            else (0.0 if high is None else bucket_value(high))
+        )
+        return histogram
 
     def to_json(self) -> dict[str, Any]:
         """The storage format described in the module docstring."""

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flowscope import __version__
-from flowscope.api.routes import apps, health, keys, runs
+from flowscope.api.routes import apps, health, keys, performance, runs
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RUN_BATCH_CREATE
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.prices = PriceBook()
-    for module in (health, runs, apps, keys):
+    for module in (health, runs, apps, keys, performance):
         app.include_router(module.router)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)

@@ -251,6 +251,8 @@ class _Simulator:
             if step.prompt_tokens:
                 prompt = int(step.prompt_tokens * math.exp(0.35 * _normal(rng)))
                 completion = max(1, int(step.completion_tokens * math.exp(0.5 * _normal(rng))))
+        if step.cache_rate > 0:
+            d["cache_lookup"] = True
         if cache:
             ms = 1.0 + 4.0 * rng.random()
             d["cache_hit"] = True

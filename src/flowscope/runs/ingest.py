@@ -16,6 +16,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from flowscope import catalog
+from flowscope.rollups.figures import Deltas, contribution, run_state
+from flowscope.rollups.write import StoredRun, apply_deltas, read_stored_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
     NO_NODES,
@@ -246,8 +248,12 @@ def write_batch(
     workflow_pks = catalog.ensure_workflows(
         conn, tenant_id, {(r["app_id"], r["workflow_id"]) for r in latest.values()}, now
     )
+    # Concurrent batches that share a run wait for each other here (PostgreSQL), so each reads
+    # the state the other left, and rollup deltas are taken against it.
+    dialect.lock_keys(conn, run_ids)
     existing = _existing_runs(conn, run_ids)
     _check_ownership(batch, existing, tenant_id, workflow_pks)
+    before = read_stored_runs(conn, sorted(found[0] for found in existing.values()))
     catalog.ensure_versions(
         conn,
         {
@@ -297,10 +303,36 @@ def write_batch(
         [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
     )
     _recompute_totals(conn, stale)
+    _update_rollups(conn, batch, run_rows, pks, before, stale)
     return IngestResult(
         accepted_runs=batch.accepted_runs,
         accepted_node_executions=batch.accepted_node_executions,
     )
+
+
+def _update_rollups(
+    conn: Connection,
+    batch: PreparedBatch,
+    run_rows: Sequence[tuple[Any, ...]],
+    pks: dict[str, int],
+    before: dict[int, StoredRun],
+    stale: Sequence[int],
+) -> None:
+    """Take back what re-sent runs contributed before, add what every run contributes now."""
+    deltas = Deltas()
+    for workflow_pk, state, nodes in before.values():
+        deltas.add(workflow_pk, contribution(state, nodes), -1)
+    for workflow_pk, state, nodes in read_stored_runs(conn, stale).values():
+        deltas.add(workflow_pk, contribution(state, nodes), +1)
+    stale_set = set(stale)
+    workflow_at = RUN_COLUMNS.index("workflow_pk")
+    for row in run_rows:  # runs this batch created: their rows are what was stored
+        run_id = row[0]
+        if pks[run_id] not in stale_set:
+            state = run_state(row)
+            nodes = batch.node_rows.get(run_id, [])
+            deltas.add(row[workflow_at], contribution(state, nodes), +1)
+    apply_deltas(conn, deltas)
 
 
 def _check_ownership(

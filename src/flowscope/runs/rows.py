@@ -90,6 +90,7 @@ DETAIL_FIELDS = (
     "iteration_index",
     "loop_id",
     "loop_index",
+    "cache_lookup",
 )
 
 

@@ -74,6 +74,15 @@ class NodeExecutionCreate(TypedDict):
         Annotated[str, Field(min_length=3, max_length=3, description="Default USD.")]
     ]
     cache_hit: NotRequired[Annotated[bool, Field(description="Default false.")]]
+    cache_lookup: NotRequired[
+        Annotated[
+            bool | None,
+            Field(
+                description="Whether the node consulted a result cache (hit or miss); a hit "
+                "implies it. Cache hit rates are hits over lookups."
+            ),
+        ]
+    ]
     input_hash: NotRequired[ShortText | None]
     retry_count: NotRequired[Annotated[NonNegativeInt, Field(description="Default 0.")]]
     iteration_id: NotRequired[Id | None]
@@ -146,6 +155,7 @@ class NodeExecutionPublic(BaseModel):
     currency: str
     cost_source: CostSource
     cache_hit: bool
+    cache_lookup: bool | None = None
     input_hash: str | None
     retry_count: int
     iteration_id: str | None

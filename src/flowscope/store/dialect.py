@@ -69,8 +69,13 @@ def bulk_upsert(
     rows: Sequence[tuple[Any, ...]],
     *,
     report_inserted: str | None = None,
+    in_key_order: bool = False,
 ) -> list[tuple[Any, ...]] | None:
     """Insert or update many rows with one statement's plan (rows must not repeat a key).
+
+    With `in_key_order`, rows are written in the order of their conflict key (give them
+    sorted): transactions that upsert overlapping keys then lock them in the same order and
+    cannot deadlock.
 
     With `report_inserted="col1, col2"`, PostgreSQL returns (col1, col2, inserted) for each
     row the statement inserted or updated, where `inserted` is false for rows that already
@@ -80,7 +85,8 @@ def bulk_upsert(
     if not rows:
         return [] if report_inserted and is_postgres(conn) else None
     if is_postgres(conn) and (report_inserted or len(rows) > 64):
-        return _copy_upsert(conn, table, columns, conflict, update, rows, report_inserted)
+        order = f" ORDER BY {', '.join(conflict)}" if in_key_order else ""
+        return _copy_upsert(conn, table, columns, conflict, update, rows, report_inserted, order)
     values = f"VALUES ({placeholders(conn, len(columns))})"
     sql = upsert_sql(table, columns, conflict, update, source=values)
     conn.exec_driver_sql(sql, list(rows))
@@ -95,6 +101,7 @@ def _copy_upsert(
     update: str,
     rows: Sequence[tuple[Any, ...]],
     report_inserted: str | None,
+    order: str = "",
 ) -> list[tuple[Any, ...]] | None:
     stage = f"_stage_{table}"
     cols = ", ".join(columns)
@@ -112,7 +119,7 @@ def _copy_upsert(
         copy.set_types(_copy_types(table, columns))
         for row in rows:
             copy.write_row(row)
-    sql = upsert_sql(table, columns, conflict, update, source=f"SELECT {cols} FROM {stage}")
+    sql = upsert_sql(table, columns, conflict, update, source=f"SELECT {cols} FROM {stage}{order}")
     if report_inserted is None:
         conn.exec_driver_sql(sql)
         return None
@@ -139,6 +146,32 @@ def _copy_types(table: str, columns: Sequence[str]) -> list[str]:
         sql_type = described[column].type
         names.append(next(name for kind, name in _PG_TYPES if isinstance(sql_type, kind)))
     return names
+
+
+def least(conn: Connection, a: str, b: str) -> str:
+    """SQL for the smaller of two nullable values (null only when both are)."""
+    return f"LEAST({a}, {b})" if is_postgres(conn) else f"COALESCE(MIN({a}, {b}), {a}, {b})"
+
+
+def greatest(conn: Connection, a: str, b: str) -> str:
+    """SQL for the larger of two nullable values (null only when both are)."""
+    return f"GREATEST({a}, {b})" if is_postgres(conn) else f"COALESCE(MAX({a}, {b}), {a}, {b})"
+
+
+def lock_keys(conn: Connection, keys: Sequence[str]) -> None:
+    """Hold a transaction-long lock on each key, in a fixed order, against concurrent writers.
+
+    PostgreSQL: advisory locks on the keys' hashes, taken in ascending order so that two
+    transactions never wait on each other in a cycle. SQLite: nothing to do, its writers are
+    serialised already.
+    """
+    if is_postgres(conn) and keys:
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(h) FROM "
+            "(SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest(%s::text[]) AS k) AS keys "
+            "ORDER BY h",
+            (list(keys),),
+        )
 
 
 def insert_ignore(

@@ -23,6 +23,7 @@ try:
 except ImportError:  # not POSIX: writers of one process still queue on the thread lock
     fcntl = None  # type: ignore[assignment]
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -98,11 +99,25 @@ def _tune_sqlite(engine: Engine, *, in_memory: bool) -> None:
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
+        dbapi_conn.create_function("flowscope_hist_add", 2, hist_add, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def hist_add(a: str | None, b: str | None) -> str:
+    """Add two JSON objects of counts key by key, dropping zeros: SQLite's twin of the
+    `flowscope_hist_add` function that the rollups migration creates on PostgreSQL."""
+    total: dict[str, int] = orjson.loads(a) if a else {}
+    for key, n in (orjson.loads(b) if b else {}).items():
+        n += total.get(key, 0)
+        if n:
+            total[key] = n
+        else:
+            total.pop(key, None)
+    return orjson.dumps(total).decode()
 
 
 @contextmanager

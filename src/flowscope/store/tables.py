@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -162,6 +163,79 @@ class NodeExecution(Base):
     retry_count: Mapped[int] = mapped_column(Integer)
     parent_id: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[str | None] = mapped_column(Text)
+
+
+_ROLLUP_KEY = ("workflow_pk", "span_us", "bucket_start_us", "workflow_version", "triggered_from")
+
+
+class _Rollup:
+    """Figures of the runs that started in one hour (span_us = 1 hour) or one UTC day.
+
+    Keyed by workflow, span, bucket start, version and trigger ('' for none), so every filter
+    of the analytics endpoints reads rollups only. Maintained by ingestion with additive
+    upserts (see flowscope.rollups). `lat_hist` is a JSON object of counts by logarithmic
+    bucket key (analytics/sketch.py), merged by the `flowscope_hist_add` SQL function;
+    `lat_min_ms`/`lat_max_ms` only ever widen, and readers check them against the histogram.
+    """
+
+    workflow_pk: Mapped[int] = mapped_column(BigId, primary_key=True)
+    span_us: Mapped[int] = mapped_column(Micros, primary_key=True)
+    bucket_start_us: Mapped[int] = mapped_column(Micros, primary_key=True)
+    workflow_version: Mapped[str] = mapped_column(String(255), primary_key=True)
+    triggered_from: Mapped[str] = mapped_column(String(255), primary_key=True)
+    lat_count: Mapped[int] = mapped_column(BigInteger)
+    lat_sum_ms: Mapped[float] = mapped_column(Float)
+    lat_min_ms: Mapped[float | None] = mapped_column(Float)
+    lat_max_ms: Mapped[float | None] = mapped_column(Float)
+    lat_hist: Mapped[str] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+    total_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Float)
+    unpriced: Mapped[int] = mapped_column(BigInteger)
+    cache_lookups: Mapped[int] = mapped_column(BigInteger)
+    cache_hits: Mapped[int] = mapped_column(BigInteger)
+
+
+class RunRollup(_Rollup, Base):
+    """Run figures (`workflow_pk` is not a declared foreign key, as in node_executions)."""
+
+    __tablename__ = "run_rollups"
+    __table_args__ = (PrimaryKeyConstraint(*_ROLLUP_KEY), {"sqlite_with_rowid": False})
+
+    runs: Mapped[int] = mapped_column(BigInteger)
+    finished: Mapped[int] = mapped_column(BigInteger)
+    succeeded: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    node_executions: Mapped[int] = mapped_column(BigInteger)
+    analysed_runs: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class NodeRollup(_Rollup, Base):
+    """Figures by node id, including the critical path's: the runs in which the node was on
+    it (`cp_runs`), its time on it (`cp_us`), the scheduling waits before it there (`wait_us`),
+    and what halving it would save (`saving_*`; `saving_hist` holds, per run, +1 at the run's
+    duration with the node halved and -1 at its actual duration)."""
+
+    __tablename__ = "node_rollups"
+    __table_args__ = (
+        PrimaryKeyConstraint(*_ROLLUP_KEY, "node_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    node_type: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(1000))
+    executions: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(BigInteger)
+    retries: Mapped[int] = mapped_column(BigInteger)
+    cp_runs: Mapped[int] = mapped_column(BigInteger)
+    cp_us: Mapped[int] = mapped_column(BigInteger)
+    wait_us: Mapped[int] = mapped_column(BigInteger)
+    saving_runs: Mapped[int] = mapped_column(BigInteger)
+    saving_ms_sum: Mapped[float] = mapped_column(Float)
+    saving_hist: Mapped[str] = mapped_column(Text)
 
 
 metadata = Base.metadata

@@ -1,0 +1,320 @@
+"""What one run adds to the rollups, and the per-batch sum of such additions (pure).
+
+A run's contribution is a function of its stored row and node rows alone, so re-ingesting a
+run subtracts the contribution of what was stored before and adds that of what is stored
+after: rollups stay exact however often, and in whatever order, a run is re-sent.
+
+Everything is keyed by the hour (and the day) the run started in, so the run figures and the
+node figures of one window always describe the same set of runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from flowscope.analytics.critical_path import Execution, Schedule
+from flowscope.analytics.sketch import ZERO_KEY, bucket_key
+from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS
+
+HOUR_US = 3_600_000_000
+DAY_US = 24 * HOUR_US
+SPANS = (HOUR_US, DAY_US)
+
+# Additive columns, then the ones merged by min/max, the histograms and the labels (last
+# positive contribution wins). The tables in store/tables.py have these columns.
+RUN_SUMS = (
+    "runs",
+    "finished",
+    "succeeded",
+    "failed",
+    "lat_count",
+    "lat_sum_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "unpriced",
+    "node_executions",
+    "cache_lookups",
+    "cache_hits",
+    "analysed_runs",
+)
+NODE_SUMS = (
+    "executions",
+    "failed",
+    "retries",
+    "lat_count",
+    "lat_sum_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "unpriced",
+    "cache_lookups",
+    "cache_hits",
+    "cp_runs",
+    "cp_us",
+    "wait_us",
+    "saving_runs",
+    "saving_ms_sum",
+)
+RUN_HISTS = ("lat_hist",)
+NODE_HISTS = ("lat_hist", "saving_hist")
+RUN_LABELS = ("currency",)
+NODE_LABELS = ("node_type", "title")
+
+_N = {name: i for i, name in enumerate(NODE_COLUMNS)}
+_DETAILS = _N["details"]
+_RUN_AT = {name: i for i, name in enumerate(RUN_COLUMNS)}
+_NO_DETAILS: dict[str, Any] = {}
+_FAILED_NODE = frozenset({"failed", "exception"})
+_UNFINISHED = frozenset({"running", "paused"})
+
+RUN_STATE_COLUMNS = (
+    "workflow_version",
+    "status",
+    "started_at_us",
+    "finished_at_us",
+    "elapsed_ms",
+    "triggered_from",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "currency",
+)
+"""The run columns a contribution reads, in this order (`RunState`)."""
+
+
+def run_state(row: Sequence[Any]) -> RunState:
+    """The RunState of a workflow_runs row in RUN_COLUMNS order (as ingestion builds it)."""
+    return RunState(*(row[_RUN_AT[name]] for name in RUN_STATE_COLUMNS))
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """A stored run as the rollups see it (the columns of RUN_STATE_COLUMNS)."""
+
+    workflow_version: str | None
+    status: str
+    started_at_us: int
+    finished_at_us: int | None
+    elapsed_ms: float | None
+    triggered_from: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    currency: str
+
+
+def hist_key(value_ms: float) -> str:
+    """The histogram key of a duration: its logarithmic bucket (sketch.py), or ZERO_KEY."""
+    key = bucket_key(value_ms)
+    return ZERO_KEY if key is None else str(key)
+
+
+@dataclass(slots=True)
+class Figures:
+    """Additive figures for one rollup key; `add` with sign -1 takes a contribution back."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    hists: dict[str, dict[str, int]] = field(default_factory=dict)
+    min_ms: float | None = None
+    max_ms: float | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, other: Figures, sign: int) -> None:
+        for name, value in other.sums.items():
+            self.sums[name] = self.sums.get(name, 0) + sign * value
+        for name, counts in other.hists.items():
+            mine = self.hists.setdefault(name, {})
+            for key, n in counts.items():
+                total = mine.get(key, 0) + sign * n
+                if total:
+                    mine[key] = total
+                else:
+                    mine.pop(key, None)
+        if sign > 0:  # a minimum or maximum cannot be taken back; readers check them
+            if other.min_ms is not None:
+                self.min_ms = (
+                    other.min_ms if self.min_ms is None else min(self.min_ms, other.min_ms)
+                )
+            if other.max_ms is not None:
+                self.max_ms = (
+                    other.max_ms if self.max_ms is None else max(self.max_ms, other.max_ms)
+                )
+            self.labels.update(other.labels)
+
+    def count(self, name: str, n: float = 1) -> None:
+        self.sums[name] = self.sums.get(name, 0) + n
+
+    def latency(self, ms: float) -> None:
+        self.count("lat_count")
+        self.count("lat_sum_ms", ms)
+        self.bump("lat_hist", ms)
+        self.min_ms = ms if self.min_ms is None else min(self.min_ms, ms)
+        self.max_ms = ms if self.max_ms is None else max(self.max_ms, ms)
+
+    def bump(self, hist: str, ms: float, n: int = 1) -> None:
+        counts = self.hists.setdefault(hist, {})
+        key = hist_key(ms)
+        total = counts.get(key, 0) + n
+        if total:
+            counts[key] = total
+        else:
+            counts.pop(key, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one run adds: its dimensions, run figures, and figures by node id."""
+
+    version: str
+    triggered_from: str
+    started_at_us: int
+    run: Figures
+    nodes: dict[str, Figures]
+
+
+def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contribution:
+    """A run's contribution from its state and its node rows (NODE_COLUMNS order)."""
+    figures = Figures()
+    figures.count("runs")
+    finished = run.status not in _UNFINISHED
+    if finished:
+        figures.count("finished")
+        figures.count("succeeded", run.status == "succeeded")
+        figures.count("failed", run.status == "failed")
+        run_ms = _run_elapsed_ms(run)
+        if run_ms is not None:
+            figures.latency(run_ms)
+    else:
+        run_ms = None
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
+        value = getattr(run, name)
+        if value:
+            figures.count(name, value)
+    figures.labels["currency"] = run.currency
+
+    by_node: dict[str, Figures] = {}
+    details = [orjson.loads(row[_DETAILS]) if row[_DETAILS] else _NO_DETAILS for row in nodes]
+    for row, described in zip(nodes, details, strict=True):
+        node = by_node.get(row[_N["node_id"]])
+        if node is None:
+            node = by_node[row[_N["node_id"]]] = Figures()
+        _add_node(node, row, described, figures)
+    figures.count("node_executions", len(nodes))
+
+    if run_ms is not None and _add_critical_path(run, run_ms, nodes, details, by_node):
+        figures.count("analysed_runs")
+    return Contribution(
+        run.workflow_version or "", run.triggered_from or "", run.started_at_us, figures, by_node
+    )
+
+
+def _run_elapsed_ms(run: RunState) -> float | None:
+    if run.elapsed_ms is not None:
+        return run.elapsed_ms
+    if run.finished_at_us is None:
+        return None
+    return (run.finished_at_us - run.started_at_us) / 1000.0
+
+
+def _add_node(node: Figures, row: tuple[Any, ...], details: dict[str, Any], run: Figures) -> None:
+    node.count("executions")
+    status = row[_N["status"]]
+    if status in _FAILED_NODE:
+        node.count("failed")
+    if row[_N["retry_count"]]:
+        node.count("retries", row[_N["retry_count"]])
+    elapsed = row[_N["elapsed_ms"]]
+    if elapsed is not None and status not in _UNFINISHED:
+        node.latency(elapsed)
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
+        value = row[_N[name]]
+        if value:
+            node.count(name, value)
+    if row[_N["cost_source"]] == "unpriced":
+        node.count("unpriced")
+        run.count("unpriced")
+    hit = bool(row[_N["cache_hit"]])
+    if hit or details.get("cache_lookup"):
+        node.count("cache_lookups")
+        run.count("cache_lookups")
+    if hit:
+        node.count("cache_hits")
+        run.count("cache_hits")
+    node.labels["node_type"] = row[_N["node_type"]]
+    if details.get("title") is not None:
+        node.labels["title"] = details["title"]
+
+
+def _add_critical_path(
+    run: RunState,
+    run_ms: float,
+    nodes: Sequence[tuple[Any, ...]],
+    details: Sequence[dict[str, Any]],
+    by_node: dict[str, Figures],
+) -> bool:
+    """Critical-path figures of a finished run; False when it has no finished top-level node."""
+    executions = [
+        Execution(
+            row[_N["id"]],
+            row[_N["node_id"]],
+            row[_N["started_at_us"]],
+            row[_N["finished_at_us"]],
+            described.get("predecessor_node_id"),
+        )
+        for row, described in zip(nodes, details, strict=True)
+        if row[_N["parent_id"]] is None
+        and row[_N["finished_at_us"]] is not None
+        and row[_N["status"]] not in _UNFINISHED
+    ]
+    if not executions:
+        return False
+    schedule = Schedule(executions, run_start_us=run.started_at_us, run_end_us=run.finished_at_us)
+    path = schedule.critical_path()
+    index = {e.id: i for i, e in enumerate(schedule.executions)}
+    waits: dict[str, int] = {}
+    for execution_id in path.path:
+        i = index[execution_id]
+        node_id = schedule.executions[i].node_id
+        waits[node_id] = waits.get(node_id, 0) + schedule.gaps[i]
+    for node_id, us in path.time_on_path_us().items():
+        node = by_node[node_id]
+        node.count("cp_runs")
+        node.count("cp_us", us)
+        node.count("wait_us", waits.get(node_id, 0))
+        saving_us = schedule.saving_us(node_id, 0.5) if us > 0 else 0
+        if saving_us > 0:
+            # The run as it would have been: its duration moves from one bucket to another.
+            node.count("saving_runs")
+            node.count("saving_ms_sum", saving_us / 1000.0)
+            node.bump("saving_hist", max(0.0, run_ms - saving_us / 1000.0))
+            node.bump("saving_hist", run_ms, -1)
+    return True
+
+
+RunKey = tuple[int, int, int, str, str]  # workflow, span, bucket start, version, trigger
+NodeKey = tuple[int, int, int, str, str, str]  # ... and node id
+
+
+@dataclass(slots=True)
+class Deltas:
+    """The sum of contributions added and taken back by one batch, by rollup key."""
+
+    runs: dict[RunKey, Figures] = field(default_factory=dict)
+    nodes: dict[NodeKey, Figures] = field(default_factory=dict)
+
+    def add(self, workflow_pk: int, item: Contribution, sign: int) -> None:
+        for span in SPANS:
+            bucket = item.started_at_us - item.started_at_us % span
+            key = (workflow_pk, span, bucket, item.version, item.triggered_from)
+            self.runs.setdefault(key, Figures()).add(item.run, sign)
+            for node_id, figures in item.nodes.items():
+                self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)

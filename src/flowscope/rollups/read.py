@@ -1,0 +1,150 @@
+"""Reading a window of rollups: whole UTC days from day rows, the edges from hour rows.
+
+A window is whole hours (the rollups' resolution). A 30-day window therefore reads about 30
+day rows and at most 46 hour rows per key, whatever the raw volume; a trend by hour reads one
+hour row per bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from flowscope.analytics.sketch import LatencyHistogram
+from flowscope.rollups.figures import (
+    DAY_US,
+    HOUR_US,
+    NODE_HISTS,
+    NODE_SUMS,
+    RUN_HISTS,
+    RUN_SUMS,
+    Figures,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Optional filters of every analytics query (None: any)."""
+
+    workflow_version: str | None = None
+    triggered_from: str | None = None
+
+
+def plan(start_us: int, end_us: int) -> list[tuple[int, int, int]]:
+    """(span, from, to) ranges of bucket starts covering [start, end) with the fewest rows."""
+    first_day = -(-start_us // DAY_US) * DAY_US
+    last_day = end_us // DAY_US * DAY_US
+    if first_day >= last_day:
+        return [(HOUR_US, start_us, end_us)]
+    ranges = [(DAY_US, first_day, last_day)]
+    if start_us < first_day:
+        ranges.append((HOUR_US, start_us, first_day))
+    if last_day < end_us:
+        ranges.append((HOUR_US, last_day, end_us))
+    return ranges
+
+
+def read_run_figures(
+    conn: Connection,
+    workflow_pk: int,
+    start_us: int,
+    end_us: int,
+    filters: Filters,
+    *,
+    bucket_us: int | None = None,
+) -> dict[int, Figures]:
+    """Run figures of the window merged, by bucket start (`bucket_us`) or all under 0."""
+    merged: dict[int, Figures] = {}
+    for bucket, _, figures in _rows(
+        conn, "run_rollups", (), RUN_SUMS, RUN_HISTS, ("currency",), workflow_pk,
+        start_us, end_us, filters, bucket_us,
+    ):  # fmt: skip
+        merged.setdefault(bucket, Figures()).add(figures, +1)
+    return merged
+
+
+def read_node_figures(
+    conn: Connection,
+    workflow_pk: int,
+    start_us: int,
+    end_us: int,
+    filters: Filters,
+    *,
+    bucket_us: int | None = None,
+    hists: bool = True,
+) -> dict[tuple[int, str], Figures]:
+    """Node figures of the window merged by (bucket start or 0, node id); without histograms
+    (and so without percentiles) when `hists` is false, which reads far less."""
+    merged: dict[tuple[int, str], Figures] = {}
+    for bucket, key, figures in _rows(
+        conn, "node_rollups", ("node_id",), NODE_SUMS, NODE_HISTS if hists else (),
+        ("node_type", "title"),
+        workflow_pk, start_us, end_us, filters, bucket_us,
+    ):  # fmt: skip
+        merged.setdefault((bucket, key[0]), Figures()).add(figures, +1)
+    return merged
+
+
+def _rows(
+    conn: Connection,
+    table: str,
+    extra_key: Sequence[str],
+    sums: Sequence[str],
+    hists: Sequence[str],
+    labels: Sequence[str],
+    workflow_pk: int,
+    start_us: int,
+    end_us: int,
+    filters: Filters,
+    bucket_us: int | None,
+) -> Iterator[tuple[int, tuple[Any, ...], Figures]]:
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    columns = ("bucket_start_us", *extra_key, *sums, "lat_min_ms", "lat_max_ms", *hists, *labels)
+    where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"bucket_start_us >= {mark}"]
+    where.append(f"bucket_start_us < {mark}")
+    extra: list[Any] = []
+    if filters.workflow_version is not None:
+        where.append(f"workflow_version = {mark}")
+        extra.append(filters.workflow_version)
+    if filters.triggered_from is not None:
+        where.append(f"triggered_from = {mark}")
+        extra.append(filters.triggered_from)
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)}"
+    ranges = [(HOUR_US, start_us, end_us)] if bucket_us == HOUR_US else plan(start_us, end_us)
+    k = len(extra_key)
+    n_sums, n_hists = len(sums), len(hists)
+    for span, low, high in ranges:
+        for row in conn.exec_driver_sql(sql, (workflow_pk, span, low, high, *extra)):
+            bucket = 0 if bucket_us is None else row[0] // bucket_us * bucket_us
+            at = 1 + k
+            figures = Figures(
+                sums=dict(zip(sums, row[at : at + n_sums], strict=True)),
+                hists={
+                    name: orjson.loads(raw)
+                    for name, raw in zip(
+                        hists, row[at + n_sums + 2 : at + n_sums + 2 + n_hists], strict=True
+                    )
+                },
+                min_ms=row[at + n_sums],
+                max_ms=row[at + n_sums + 1],
+                labels={
+                    name: value
+                    for name, value in zip(labels, row[at + n_sums + 2 + n_hists :], strict=True)
+                    if value
+                },
+            )
+            yield bucket, tuple(row[1 : 1 + k]), figures
+
+
+def latency(figures: Figures, hist: str = "lat_hist") -> LatencyHistogram:
+    """The merged latency histogram of some figures."""
+    return LatencyHistogram.from_counts(
+        figures.hists.get(hist, {}),
+        sum_ms=float(figures.sums.get("lat_sum_ms", 0.0)),
+        min_ms=figures.min_ms,
+        max_ms=figures.max_ms,
+    )
