@@ -19,6 +19,8 @@ GRANULARITIES = {"hour": HOUR_US, "day": DAY_US}
 NODE_SERIES = 5
 """Per-node latency series are searched for the nodes with the most critical-path time."""
 MIN_NODE_SHARE = 0.05
+MIN_SEGMENT = 5
+"""Buckets with data on each side of a change point, at least."""
 
 _RUN_METRICS: dict[str, Callable[[TrendBucket], float | None]] = {
     "latency_p50_ms": lambda b: b.latency_ms.p50,
@@ -111,6 +113,8 @@ def _regressions(
     starts: Sequence[int],
     hours: Sequence[int] | None,
 ) -> list[Regression]:
+    if sum(1 for v in series if not math.isnan(v)) < 2 * MIN_SEGMENT:
+        return []  # too few buckets with data to tell a change from noise
     return [
         Regression(
             metric=metric,
@@ -121,5 +125,5 @@ def _regressions(
             change_pct=point.change_pct,
             confidence=point.confidence,
         )
-        for point in find_change_points(series, hour_of_day=hours)
+        for point in find_change_points(series, min_segment=MIN_SEGMENT, hour_of_day=hours)
     ]
