@@ -140,3 +140,7 @@ def test_properties_on_random_dags(run: RandomRun) -> None:
             assert run_end(schedule, index_of, longer) == observed_end
             longer = {e.id: e.duration_us + slack + 1}
             assert run_end(schedule, index_of, longer) == observed_end + 1
+            # The fast replay of the end (from the first change on) agrees with a full replay.
+            shorter = {index_of[e.id]: e.duration_us // 2}
+            full = max(end for _, end in schedule.replay(shorter))
+            assert schedule.replay_end_us(shorter) == full

@@ -102,6 +102,7 @@ class Schedule:
         self._tail_us = 0 if run_end_us is None else max(0, run_end_us - last)
         self.deps = self._dependencies(needs or {})
         self.gaps = [self._gap(i) for i in range(len(self.executions))]
+        self._observed_end_us = last + self._tail_us
 
     def _dependencies(self, needs: Mapping[str, Collection[str]]) -> list[list[int]]:
         deps: list[list[int]] = []
@@ -143,7 +144,25 @@ class Schedule:
         return times
 
     def replay_end_us(self, duration_us: Mapping[int, int] | None = None) -> int:
-        return max(end for _, end in self.replay(duration_us)) + self._tail_us
+        """When the run would end with the given durations (by execution index)."""
+        if not duration_us:
+            return self._observed_end_us  # the replay reproduces the observed run exactly
+        # Executions before the first changed one keep their observed times.
+        first = min(duration_us)
+        ends = [e.end_us for e in self.executions]
+        deps, gaps, start_us = self.deps, self.gaps, self.run_start_us
+        for i in range(first, len(ends)):
+            needs = deps[i]
+            if not needs:
+                ready = start_us
+            elif len(needs) == 1:
+                ready = ends[needs[0]]
+            else:
+                ready = max([ends[j] for j in needs])
+            start = ready + gaps[i]
+            duration = duration_us.get(i)
+            ends[i] = start + (self.executions[i].duration_us if duration is None else duration)
+        return max(ends) + self._tail_us
 
     def critical_path(self) -> CriticalPath:
         ends = [e.end_us for e in self.executions]
@@ -183,4 +202,4 @@ class Schedule:
             for i, e in enumerate(self.executions)
             if e.node_id == node_id
         }
-        return self.replay_end_us() - self.replay_end_us(faster)
+        return self._observed_end_us - self.replay_end_us(faster)

@@ -10,7 +10,7 @@ node figures of one window always describe the same set of runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
-SPANS = (HOUR_US, DAY_US)
+BOTH_SPANS = (HOUR_US, DAY_US)
 
 # Additive columns, then the ones merged by min/max, the histograms and the labels (last
 # positive contribution wins). The tables in store/tables.py have these columns.
@@ -300,21 +300,49 @@ def _add_critical_path(
     return True
 
 
-RunKey = tuple[int, int, int, str, str]  # workflow, span, bucket start, version, trigger
-NodeKey = tuple[int, int, int, str, str, str]  # ... and node id
+# (workflow, span, bucket start, version, trigger) and (..., node id). The workflow is its pk,
+# or, before the batch's workflows are known, its (app_id, workflow_id): see `with_workflows`.
+RunKey = tuple[Any, int, int, str, str]
+NodeKey = tuple[Any, int, int, str, str, str]
 
 
 @dataclass(slots=True)
 class Deltas:
-    """The sum of contributions added and taken back by one batch, by rollup key."""
+    """The sum of contributions added and taken back by one batch, by rollup key.
+
+    The bulk of a batch is summed by hour, then `with_days` folds the hours into their days,
+    so each contribution is merged once, not once per span; corrections can be added to both
+    spans at once (`spans=BOTH_SPANS`).
+    """
 
     runs: dict[RunKey, Figures] = field(default_factory=dict)
     nodes: dict[NodeKey, Figures] = field(default_factory=dict)
 
-    def add(self, workflow_pk: int, item: Contribution, sign: int) -> None:
-        for span in SPANS:
+    def add(
+        self, workflow: Any, item: Contribution, sign: int, spans: tuple[int, ...] = (HOUR_US,)
+    ) -> None:
+        for span in spans:
             bucket = item.started_at_us - item.started_at_us % span
-            key = (workflow_pk, span, bucket, item.version, item.triggered_from)
+            key = (workflow, span, bucket, item.version, item.triggered_from)
             self.runs.setdefault(key, Figures()).add(item.run, sign)
             for node_id, figures in item.nodes.items():
                 self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)
+
+    def with_workflows(self, pks: Mapping[Any, int]) -> Deltas:
+        """The same deltas with each workflow key replaced by its pk from `pks`."""
+        return Deltas(
+            {(pks[k[0]], *k[1:]): f for k, f in self.runs.items()},  # type: ignore[misc]
+            {(pks[k[0]], *k[1:]): f for k, f in self.nodes.items()},  # type: ignore[misc]
+        )
+
+    def with_days(self) -> Deltas:
+        """These hourly deltas plus the daily deltas they add up to."""
+        runs = dict(self.runs)
+        for (workflow_pk, _, bucket, *rest), figures in self.runs.items():
+            day = (workflow_pk, DAY_US, bucket - bucket % DAY_US, *rest)
+            runs.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
+        nodes = dict(self.nodes)
+        for (workflow_pk, _, bucket, *rest), figures in self.nodes.items():
+            day = (workflow_pk, DAY_US, bucket - bucket % DAY_US, *rest)
+            nodes.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
+        return Deltas(runs, nodes)  # type: ignore[arg-type]

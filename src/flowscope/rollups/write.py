@@ -55,7 +55,7 @@ def read_stored_runs(conn: Connection, run_pks: Sequence[int]) -> dict[int, Stor
 
 
 def apply_deltas(conn: Connection, deltas: Deltas) -> None:
-    """Add a batch's deltas to run_rollups and node_rollups."""
+    """Add a batch's deltas (hourly and daily keys) to the rollup tables."""
     _upsert(
         conn,
         "run_rollups",

@@ -9,6 +9,7 @@ from the stored node executions, so they never double. The caller owns the trans
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from flowscope import catalog
-from flowscope.rollups.figures import Deltas, contribution, run_state
+from flowscope.rollups.figures import BOTH_SPANS, Contribution, Deltas, contribution, run_state
 from flowscope.rollups.write import StoredRun, apply_deltas, read_stored_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
@@ -202,6 +203,8 @@ class PreparedBatch:
     position: dict[str, int]  # where each run id first stood in the request
     node_rows: dict[str, list[tuple[Any, ...]]]  # by run id; run_pk (column 0) filled at write
     totals: dict[str, RunTotals]
+    contributions: dict[str, Contribution]  # what each run adds to rollups if it is new
+    fresh: Deltas  # their sum, by (app_id, workflow_id) in place of the workflow pk
     accepted_runs: int
     accepted_node_executions: int
 
@@ -216,11 +219,21 @@ def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBa
         run_id: [node_row(nodes[nid], None, prices) for nid in sorted(nodes)]
         for run_id, nodes in _nodes_by_run(runs).items()
     }
+    totals = {run_id: run_totals(rows) for run_id, rows in node_rows.items()}
+    # Rollup contributions of runs that turn out to be new are final here, so they are
+    # computed outside the write transaction; re-sent runs are corrected inside it.
+    contributions, fresh = {}, Deltas()
+    for run_id, run in latest.items():
+        state = run_state(run_row(run, 0, 0, 0, totals.get(run_id, NO_NODES)))
+        item = contributions[run_id] = contribution(state, node_rows.get(run_id, []))
+        fresh.add((run["app_id"], run["workflow_id"]), item, +1)
     return PreparedBatch(
         runs=latest,
         position=position,
         node_rows=node_rows,
-        totals={run_id: run_totals(rows) for run_id, rows in node_rows.items()},
+        totals=totals,
+        contributions=contributions,
+        fresh=fresh.with_days(),
         accepted_runs=len(runs),
         accepted_node_executions=sum(len(r.get("node_executions", ())) for r in runs),
     )
@@ -303,7 +316,7 @@ def write_batch(
         [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
     )
     _recompute_totals(conn, stale)
-    _update_rollups(conn, batch, run_rows, pks, before, stale)
+    _update_rollups(conn, batch, workflow_pks, pks, before, stale)
     return IngestResult(
         accepted_runs=batch.accepted_runs,
         accepted_node_executions=batch.accepted_node_executions,
@@ -313,25 +326,25 @@ def write_batch(
 def _update_rollups(
     conn: Connection,
     batch: PreparedBatch,
-    run_rows: Sequence[tuple[Any, ...]],
+    workflow_pks: dict[tuple[str, str], int],
     pks: dict[str, int],
     before: dict[int, StoredRun],
     stale: Sequence[int],
 ) -> None:
-    """Take back what re-sent runs contributed before, add what every run contributes now."""
-    deltas = Deltas()
-    for workflow_pk, state, nodes in before.values():
-        deltas.add(workflow_pk, contribution(state, nodes), -1)
-    for workflow_pk, state, nodes in read_stored_runs(conn, stale).values():
-        deltas.add(workflow_pk, contribution(state, nodes), +1)
+    """Add what the batch's runs contribute; for re-sent runs, take back what they contributed
+    before and add what they contribute now, from their stored state."""
+    # The prepared deltas stay as they were (a batch may be written again after a rollback).
+    deltas = copy.deepcopy(batch.fresh) if stale else batch.fresh
     stale_set = set(stale)
-    workflow_at = RUN_COLUMNS.index("workflow_pk")
-    for row in run_rows:  # runs this batch created: their rows are what was stored
-        run_id = row[0]
-        if pks[run_id] not in stale_set:
-            state = run_state(row)
-            nodes = batch.node_rows.get(run_id, [])
-            deltas.add(row[workflow_at], contribution(state, nodes), +1)
+    for run_id, run in batch.runs.items():
+        if pks[run_id] in stale_set:  # prepared as new, but it was not
+            workflow = (run["app_id"], run["workflow_id"])
+            deltas.add(workflow, batch.contributions[run_id], -1, BOTH_SPANS)
+    deltas = deltas.with_workflows(workflow_pks)
+    for workflow_pk, state, nodes in before.values():
+        deltas.add(workflow_pk, contribution(state, nodes), -1, BOTH_SPANS)
+    for workflow_pk, state, nodes in read_stored_runs(conn, stale).values():
+        deltas.add(workflow_pk, contribution(state, nodes), +1, BOTH_SPANS)
     apply_deltas(conn, deltas)
 
 
