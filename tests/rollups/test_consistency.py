@@ -30,7 +30,14 @@ from flowscope.tenancy.keys import ensure_tenant
 from tests.factories import llm, node, run
 
 PRICES = PriceBook()
-KEY = ("workflow_pk", "span_us", "bucket_start_us", "workflow_version", "triggered_from")
+KEY = (
+    "workflow_pk",
+    "span_us",
+    "scope",
+    "bucket_start_us",
+    "workflow_version",
+    "triggered_from",
+)
 
 
 def final_report(run_id: str, rng: random.Random, hour: int) -> dict[str, Any]:
@@ -137,7 +144,7 @@ def test_any_order_of_reports_gives_the_rollups_of_the_final_state(
     with read_transaction(engine) as conn:
         assert (
             conn.exec_driver_sql(
-                "SELECT SUM(runs) FROM run_rollups WHERE span_us = 3600000000"
+                "SELECT SUM(runs) FROM run_rollups WHERE span_us = 3600000000 AND scope = 1"
             ).scalar()
             == 40
         )

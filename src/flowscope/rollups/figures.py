@@ -300,10 +300,12 @@ def _add_critical_path(
     return True
 
 
-# (workflow, span, bucket start, version, trigger) and (..., node id). The workflow is its pk,
-# or, before the batch's workflows are known, its (app_id, workflow_id): see `with_workflows`.
-RunKey = tuple[Any, int, int, str, str]
-NodeKey = tuple[Any, int, int, str, str, str]
+# (workflow, span, scope, bucket start, version, trigger) and (..., node id). The workflow is
+# its pk, or, before the batch's workflows are known, its (app_id, workflow_id): see
+# `with_workflows`. Scope 0: one version and trigger; scope 1: all runs (version, trigger '').
+RunKey = tuple[Any, int, int, int, str, str]
+NodeKey = tuple[Any, int, int, int, str, str, str]
+SCOPES = ((0, True), (1, False))
 
 
 @dataclass(slots=True)
@@ -323,10 +325,14 @@ class Deltas:
     ) -> None:
         for span in spans:
             bucket = item.started_at_us - item.started_at_us % span
-            key = (workflow, span, bucket, item.version, item.triggered_from)
-            self.runs.setdefault(key, Figures()).add(item.run, sign)
-            for node_id, figures in item.nodes.items():
-                self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)
+            for scope, exact in SCOPES:
+                if exact:
+                    key = (workflow, span, scope, bucket, item.version, item.triggered_from)
+                else:
+                    key = (workflow, span, scope, bucket, "", "")
+                self.runs.setdefault(key, Figures()).add(item.run, sign)
+                for node_id, figures in item.nodes.items():
+                    self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)
 
     def with_workflows(self, pks: Mapping[Any, int]) -> Deltas:
         """The same deltas with each workflow key replaced by its pk from `pks`."""
@@ -338,11 +344,11 @@ class Deltas:
     def with_days(self) -> Deltas:
         """These hourly deltas plus the daily deltas they add up to."""
         runs = dict(self.runs)
-        for (workflow_pk, _, bucket, *rest), figures in self.runs.items():
-            day = (workflow_pk, DAY_US, bucket - bucket % DAY_US, *rest)
+        for (workflow, _, scope, bucket, *rest), figures in self.runs.items():
+            day = (workflow, DAY_US, scope, bucket - bucket % DAY_US, *rest)
             runs.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
         nodes = dict(self.nodes)
-        for (workflow_pk, _, bucket, *rest), figures in self.nodes.items():
-            day = (workflow_pk, DAY_US, bucket - bucket % DAY_US, *rest)
+        for (workflow, _, scope, bucket, *rest), figures in self.nodes.items():
+            day = (workflow, DAY_US, scope, bucket - bucket % DAY_US, *rest)
             nodes.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
         return Deltas(runs, nodes)  # type: ignore[arg-type]

@@ -104,8 +104,9 @@ def _rows(
 ) -> Iterator[tuple[int, tuple[Any, ...], Figures]]:
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
     columns = ("bucket_start_us", *extra_key, *sums, "lat_min_ms", "lat_max_ms", *hists, *labels)
-    where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"bucket_start_us >= {mark}"]
-    where.append(f"bucket_start_us < {mark}")
+    where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"scope = {mark}"]
+    where += [f"bucket_start_us >= {mark}", f"bucket_start_us < {mark}"]
+    exact = filters.workflow_version is not None or filters.triggered_from is not None
     extra: list[Any] = []
     if filters.workflow_version is not None:
         where.append(f"workflow_version = {mark}")
@@ -118,7 +119,8 @@ def _rows(
     k = len(extra_key)
     n_sums, n_hists = len(sums), len(hists)
     for span, low, high in ranges:
-        for row in conn.exec_driver_sql(sql, (workflow_pk, span, low, high, *extra)):
+        params = (workflow_pk, span, 0 if exact else 1, low, high, *extra)
+        for row in conn.exec_driver_sql(sql, params):
             bucket = 0 if bucket_us is None else row[0] // bucket_us * bucket_us
             at = 1 + k
             figures = Figures(

@@ -28,7 +28,14 @@ from flowscope.runs.rows import NODE_COLUMNS
 from flowscope.store import dialect
 from flowscope.store.tables import metadata
 
-_KEY = ("workflow_pk", "span_us", "bucket_start_us", "workflow_version", "triggered_from")
+_KEY = (
+    "workflow_pk",
+    "span_us",
+    "scope",
+    "bucket_start_us",
+    "workflow_version",
+    "triggered_from",
+)
 _CHUNK = 500
 
 StoredRun = tuple[int, RunState, list[tuple[Any, ...]]]  # workflow_pk, run, node rows

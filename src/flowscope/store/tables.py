@@ -165,21 +165,32 @@ class NodeExecution(Base):
     details: Mapped[str | None] = mapped_column(Text)
 
 
-_ROLLUP_KEY = ("workflow_pk", "span_us", "bucket_start_us", "workflow_version", "triggered_from")
+_ROLLUP_KEY = (
+    "workflow_pk",
+    "span_us",
+    "scope",
+    "bucket_start_us",
+    "workflow_version",
+    "triggered_from",
+)
 
 
 class _Rollup:
     """Figures of the runs that started in one hour (span_us = 1 hour) or one UTC day.
 
-    Keyed by workflow, span, bucket start, version and trigger ('' for none), so every filter
-    of the analytics endpoints reads rollups only. Maintained by ingestion with additive
-    upserts (see flowscope.rollups). `lat_hist` is a JSON object of counts by logarithmic
-    bucket key (analytics/sketch.py), merged by the `flowscope_hist_add` SQL function;
-    `lat_min_ms`/`lat_max_ms` only ever widen, and readers check them against the histogram.
+    Keyed by workflow, span, scope, bucket start, version and trigger ('' for none), so every
+    filter of the analytics endpoints reads rollups only. Scope 0 rows hold the runs of one
+    version and trigger; scope 1 rows (version and trigger '') hold all runs, so a query
+    without filters reads one row per bucket, whatever the number of versions and triggers.
+    Maintained by ingestion with additive upserts (see flowscope.rollups). `lat_hist` is a
+    JSON object of counts by logarithmic bucket key (analytics/sketch.py), merged by the
+    `flowscope_hist_add` SQL function; `lat_min_ms`/`lat_max_ms` only ever widen, and readers
+    check them against the histogram.
     """
 
     workflow_pk: Mapped[int] = mapped_column(BigId, primary_key=True)
     span_us: Mapped[int] = mapped_column(Micros, primary_key=True)
+    scope: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     bucket_start_us: Mapped[int] = mapped_column(Micros, primary_key=True)
     workflow_version: Mapped[str] = mapped_column(String(255), primary_key=True)
     triggered_from: Mapped[str] = mapped_column(String(255), primary_key=True)

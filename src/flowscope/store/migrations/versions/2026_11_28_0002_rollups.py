@@ -1,7 +1,8 @@
 """Rollups: run and node figures by workflow, hour or day, version and trigger.
 
 Why: the analytics endpoints must answer in milliseconds at any volume, so they read these
-instead of raw node executions. Ingestion keeps them current with additive upserts; latency
+instead of raw node executions. Scope 1 rows sum all versions and triggers, so unfiltered
+queries read one row per bucket. Ingestion keeps them current with additive upserts; latency
 histograms are JSON objects of counts by bucket key, merged on PostgreSQL by the SQL function
 `flowscope_hist_add` created here (SQLite gets the same function from Python on connect).
 
@@ -19,7 +20,14 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-KEY = ("workflow_pk", "span_us", "bucket_start_us", "workflow_version", "triggered_from")
+KEY = (
+    "workflow_pk",
+    "span_us",
+    "scope",
+    "bucket_start_us",
+    "workflow_version",
+    "triggered_from",
+)
 
 HIST_ADD = """
 CREATE OR REPLACE FUNCTION flowscope_hist_add(a text, b text) RETURNS text
@@ -40,6 +48,7 @@ def _common() -> list[sa.Column]:
     return [
         sa.Column("workflow_pk", BigId, nullable=False),
         sa.Column("span_us", big, nullable=False),
+        sa.Column("scope", sa.SmallInteger, nullable=False),
         sa.Column("bucket_start_us", big, nullable=False),
         sa.Column("workflow_version", sa.String(255), nullable=False),
         sa.Column("triggered_from", sa.String(255), nullable=False),
