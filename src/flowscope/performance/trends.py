@@ -11,7 +11,7 @@ from flowscope.analytics.changepoints import find_change_points
 from flowscope.performance.figures import amount, count, ratio
 from flowscope.performance.window import Window
 from flowscope.rollups.figures import DAY_US, HOUR_US, Figures
-from flowscope.rollups.read import Filters, latency, read_node_figures, read_run_figures
+from flowscope.rollups.read import Filters, latency, read_node_sums, read_run_figures
 from flowscope.schemas.performance import Regression, TrendBucket, TrendLatency, Trends
 from flowscope.timeutil import from_us
 
@@ -80,12 +80,18 @@ def _node_regressions(
     hours: Sequence[int] | None,
 ) -> list[Regression]:
     """Mean latency series of the nodes that hold runs back the most."""
-    by_bucket = read_node_figures(
-        conn, workflow_pk, window.start_us, window.end_us, filters, bucket_us=step, hists=False
+    by_bucket = read_node_sums(
+        conn,
+        workflow_pk,
+        window.start_us,
+        window.end_us,
+        filters,
+        bucket_us=step,
+        columns=("cp_us", "lat_sum_ms", "lat_count"),
     )
-    cp_us: dict[str, int] = {}
-    for (_, node_id), f in by_bucket.items():
-        cp_us[node_id] = cp_us.get(node_id, 0) + count(f, "cp_us")
+    cp_us: dict[str, float] = {}
+    for (_, node_id), (us, _, _) in by_bucket.items():
+        cp_us[node_id] = cp_us.get(node_id, 0) + us
     total = sum(cp_us.values())
     top = sorted(
         (n for n, us in cp_us.items() if total and us >= MIN_NODE_SHARE * total),
@@ -95,13 +101,8 @@ def _node_regressions(
     for node_id in top:
         series = []
         for start in starts:
-            found_f = by_bucket.get((start, node_id))
-            mean = (
-                ratio(found_f.sums.get("lat_sum_ms", 0.0), count(found_f, "lat_count"))
-                if found_f
-                else None
-            )
-            series.append(_value(mean))
+            _, sum_ms, count_ms = by_bucket.get((start, node_id), (0, 0.0, 0))
+            series.append(_value(ratio(sum_ms, count_ms)))
         found += _regressions("node_latency_mean_ms", node_id, series, starts, hours)
     return found
 

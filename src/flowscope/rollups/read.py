@@ -7,7 +7,7 @@ hour row per bucket.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,18 +75,70 @@ def read_node_figures(
     filters: Filters,
     *,
     bucket_us: int | None = None,
-    hists: bool = True,
 ) -> dict[tuple[int, str], Figures]:
-    """Node figures of the window merged by (bucket start or 0, node id); without histograms
-    (and so without percentiles) when `hists` is false, which reads far less."""
+    """Node figures of the window merged by (bucket start or 0, node id)."""
     merged: dict[tuple[int, str], Figures] = {}
     for bucket, key, figures in _rows(
-        conn, "node_rollups", ("node_id",), NODE_SUMS, NODE_HISTS if hists else (),
-        ("node_type", "title"),
+        conn, "node_rollups", ("node_id",), NODE_SUMS, NODE_HISTS, ("node_type", "title"),
         workflow_pk, start_us, end_us, filters, bucket_us,
     ):  # fmt: skip
         merged.setdefault((bucket, key[0]), Figures()).add(figures, +1)
     return merged
+
+
+def read_node_sums(
+    conn: Connection,
+    workflow_pk: int,
+    start_us: int,
+    end_us: int,
+    filters: Filters,
+    *,
+    bucket_us: int,
+    columns: Sequence[str],
+) -> dict[tuple[int, str], tuple[float, ...]]:
+    """Sums of some additive node columns by (bucket start, node id), added up in SQL: the
+    lean read for long series (720 hourly buckets of every node), with no histograms."""
+    unknown = set(columns) - set(NODE_SUMS)
+    if unknown:
+        raise ValueError(f"not additive node columns: {sorted(unknown)}")
+    where, params = _where(conn, workflow_pk, filters)
+    sums = ", ".join(f"SUM({name})" for name in columns)
+    sql = (
+        f"SELECT bucket_start_us / {bucket_us} * {bucket_us} AS b, node_id, {sums} "
+        f"FROM node_rollups WHERE {where} GROUP BY b, node_id"
+    )
+    found: dict[tuple[int, str], tuple[float, ...]] = {}
+    ranges = [(HOUR_US, start_us, end_us)] if bucket_us == HOUR_US else plan(start_us, end_us)
+    for span, low, high in ranges:
+        for bucket, node_id, *sums_of in conn.exec_driver_sql(sql, params(span, low, high)):
+            key, values = (bucket, node_id), [float(v) for v in sums_of]  # PostgreSQL: Decimal
+            if key in found:  # a day split between day rows and hour rows
+                found[key] = tuple(a + b for a, b in zip(found[key], values, strict=True))
+            else:
+                found[key] = tuple(values)
+    return found
+
+
+def _where(
+    conn: Connection, workflow_pk: int, filters: Filters
+) -> tuple[str, Callable[[int, int, int], tuple[Any, ...]]]:
+    """The WHERE clause of a window of rollups, and its parameters for (span, from, to)."""
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"scope = {mark}"]
+    where += [f"bucket_start_us >= {mark}", f"bucket_start_us < {mark}"]
+    exact = filters.workflow_version is not None or filters.triggered_from is not None
+    extra: list[Any] = []
+    if filters.workflow_version is not None:
+        where.append(f"workflow_version = {mark}")
+        extra.append(filters.workflow_version)
+    if filters.triggered_from is not None:
+        where.append(f"triggered_from = {mark}")
+        extra.append(filters.triggered_from)
+
+    def params(span: int, low: int, high: int) -> tuple[Any, ...]:
+        return (workflow_pk, span, 0 if exact else 1, low, high, *extra)
+
+    return " AND ".join(where), params
 
 
 def _rows(
@@ -102,25 +154,14 @@ def _rows(
     filters: Filters,
     bucket_us: int | None,
 ) -> Iterator[tuple[int, tuple[Any, ...], Figures]]:
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
     columns = ("bucket_start_us", *extra_key, *sums, "lat_min_ms", "lat_max_ms", *hists, *labels)
-    where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"scope = {mark}"]
-    where += [f"bucket_start_us >= {mark}", f"bucket_start_us < {mark}"]
-    exact = filters.workflow_version is not None or filters.triggered_from is not None
-    extra: list[Any] = []
-    if filters.workflow_version is not None:
-        where.append(f"workflow_version = {mark}")
-        extra.append(filters.workflow_version)
-    if filters.triggered_from is not None:
-        where.append(f"triggered_from = {mark}")
-        extra.append(filters.triggered_from)
-    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)}"
+    where, params = _where(conn, workflow_pk, filters)
+    sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
     ranges = [(HOUR_US, start_us, end_us)] if bucket_us == HOUR_US else plan(start_us, end_us)
     k = len(extra_key)
     n_sums, n_hists = len(sums), len(hists)
     for span, low, high in ranges:
-        params = (workflow_pk, span, 0 if exact else 1, low, high, *extra)
-        for row in conn.exec_driver_sql(sql, params):
+        for row in conn.exec_driver_sql(sql, params(span, low, high)):
             bucket = 0 if bucket_us is None else row[0] // bucket_us * bucket_us
             at = 1 + k
             figures = Figures(
