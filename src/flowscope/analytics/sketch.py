@@ -21,8 +21,9 @@ is `z` plus the bucket counts.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -116,23 +117,34 @@ class LatencyHistogram:
         (0.07 * 100 is 7.000000000000001 in floating point). Ranks 1 and `count` are the exact
         min and max; zeros read as 0 (clamped to the min).
         """
-        if not 0 <= q <= 1:
-            raise ValueError(f"q must be between 0 and 1, got {q!r}")
-        if self.min_ms is None or self.max_ms is None:
-            return None
-        rank = max(1, math.ceil(Fraction(repr(float(q))) * self.count))
-        if rank == 1:
-            return self.min_ms
-        if rank == self.count:
-            return self.max_ms
-        seen = self.zeros
-        if rank <= seen:
-            return self.min_ms  # below MIN_VALUE_MS: 0 clamped to the min
-        for key in sorted(self.buckets):
-            seen += self.buckets[key]
-            if rank <= seen:
-                return min(max(_MAPPING.value(key), self.min_ms), self.max_ms)
-        raise AssertionError("bucket counts do not add up to count")  # pragma: no cover
+        return self.quantiles((q,))[0]
+
+    def quantiles(self, qs: Sequence[float]) -> list[float | None]:
+        """`quantile(q)` for each of `qs`, walking the buckets once."""
+        for q in qs:
+            if not 0 <= q <= 1:
+                raise ValueError(f"q must be between 0 and 1, got {q!r}")
+        low, high = self.min_ms, self.max_ms
+        if low is None or high is None:
+            return [None] * len(qs)
+        ranks = [max(1, math.ceil(_decimal(q) * self.count)) for q in qs]
+        found: list[float | None] = [None] * len(qs)
+        keys = sorted(self.buckets)
+        seen, next_key = self.zeros, 0
+        for i in sorted(range(len(qs)), key=ranks.__getitem__):
+            rank = ranks[i]
+            if rank == 1:
+                found[i] = low
+            elif rank == self.count:
+                found[i] = high
+            elif rank <= self.zeros:
+                found[i] = low  # below MIN_VALUE_MS: 0 clamped to the min
+            else:
+                while seen < rank:
+                    seen += self.buckets[keys[next_key]]
+                    next_key += 1
+                found[i] = min(max(_MAPPING.value(keys[next_key - 1]), low), high)
+        return found
 
     @classmethod
     def from_counts(
@@ -204,6 +216,12 @@ class LatencyHistogram:
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(f"not a latency histogram: {error}") from error
         return histogram
+
+
+@functools.lru_cache(maxsize=256)
+def _decimal(q: float) -> Fraction:
+    """q as the decimal it is written as (repr), exactly."""
+    return Fraction(repr(float(q)))
 
 
 def merged(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:

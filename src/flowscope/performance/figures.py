@@ -31,15 +31,14 @@ def count(figures: Figures, name: str) -> int:
 
 
 def percentiles(histogram: LatencyHistogram) -> LatencyPercentiles:
-    return LatencyPercentiles(
-        mean=histogram.mean,
-        **{name: histogram.quantile(q) for name, q in QUANTILES.items()},
-    )
+    values = histogram.quantiles(tuple(QUANTILES.values()))
+    return LatencyPercentiles(mean=histogram.mean, **dict(zip(QUANTILES, values, strict=True)))
 
 
 def run_latency(figures: Figures) -> RunLatency:
     histogram = latency(figures)
-    return RunLatency(**percentiles(histogram).model_dump(), max=histogram.quantile(1.0))
+    *values, top = histogram.quantiles((*QUANTILES.values(), 1.0))
+    return RunLatency(mean=histogram.mean, max=top, **dict(zip(QUANTILES, values, strict=True)))
 
 
 def tokens(figures: Figures) -> Tokens:

@@ -54,11 +54,11 @@ def read_trends(
 
 def _bucket(start: int, f: Figures) -> TrendBucket:
     runs = count(f, "runs")
-    histogram = latency(f)
+    p50, p95 = latency(f).quantiles((0.5, 0.95))
     return TrendBucket(
         start=from_us(start),
         run_count=runs,
-        latency_ms=TrendLatency(p50=histogram.quantile(0.5), p95=histogram.quantile(0.95)),
+        latency_ms=TrendLatency(p50=p50, p95=p95),
         error_rate=ratio(count(f, "failed"), count(f, "finished")),
         cost=amount(f.sums.get("cost", 0.0)),
         tokens=count(f, "total_tokens"),
