@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection
 
-from flowscope.analytics.changepoints import find_change_points
 from flowscope.performance.figures import amount, count, ratio
+from flowscope.performance.regressions import change_points
 from flowscope.performance.window import Window
 from flowscope.rollups.figures import DAY_US, HOUR_US, Figures
 from flowscope.rollups.read import Filters, latency, read_node_sums, read_run_figures
@@ -19,8 +19,6 @@ GRANULARITIES = {"hour": HOUR_US, "day": DAY_US}
 NODE_SERIES = 5
 """Per-node latency series are searched for the nodes with the most critical-path time."""
 MIN_NODE_SHARE = 0.05
-MIN_SEGMENT = 5
-"""Buckets with data on each side of a change point, at least."""
 
 _RUN_METRICS: dict[str, Callable[[TrendBucket], float | None]] = {
     "latency_p50_ms": lambda b: b.latency_ms.p50,
@@ -114,17 +112,15 @@ def _regressions(
     starts: Sequence[int],
     hours: Sequence[int] | None,
 ) -> list[Regression]:
-    if sum(1 for v in series if not math.isnan(v)) < 2 * MIN_SEGMENT:
-        return []  # too few buckets with data to tell a change from noise
     return [
         Regression(
             metric=metric,
             node_id=node_id,
-            starts_at=from_us(starts[point.index]),
+            starts_at=from_us(starts[index]),
             before=point.before,
             after=point.after,
             change_pct=point.change_pct,
             confidence=point.confidence,
         )
-        for point in find_change_points(series, min_segment=MIN_SEGMENT, hour_of_day=hours)
+        for index, point in change_points(series, hours)
     ]
