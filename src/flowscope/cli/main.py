@@ -9,6 +9,7 @@ from flowscope.cli.db import db
 from flowscope.cli.demo import demo
 from flowscope.cli.keys import keys
 from flowscope.cli.openapi import openapi
+from flowscope.cli.report import report
 from flowscope.cli.serve import serve
 
 
@@ -21,5 +22,5 @@ def cli() -> None:
     """
 
 
-for command in (serve, db, keys, demo, openapi):
+for command in (serve, db, keys, demo, report, openapi):
     cli.add_command(command)
