@@ -64,6 +64,8 @@ def demo(runs: int, seed: int, database_url: str, host: str, port: int, serve: b
     click.echo(f"admin API key (tenant 'demo'): {key}")
     click.echo(f"API docs: {base}/docs")
     click.echo(f"try: curl -H 'Authorization: Bearer {key}' {base}/api/v1/apps")
+    bottlenecks = "apps/support-assistant/workflows/support-rag/performance/bottlenecks"
+    click.echo(f"     curl -H 'Authorization: Bearer {key}' {base}/api/v1/{bottlenecks}")
     if serve:
         click.echo(f"serving on {base} (Ctrl+C to stop)")
         run_server(database_url, host, port, workers=1, log_level="warning")
