@@ -78,6 +78,15 @@ def _node_regressions(
     hours: Sequence[int] | None,
 ) -> list[Regression]:
     """Mean latency series of the nodes that hold runs back the most."""
+    totals = read_node_sums(
+        conn, workflow_pk, window.start_us, window.end_us, filters, bucket_us=0, columns=("cp_us",)
+    )
+    cp_us = {node_id: us for (_, node_id), (us,) in totals.items()}
+    total = sum(cp_us.values())
+    top = sorted(
+        (n for n, us in cp_us.items() if total and us >= MIN_NODE_SHARE * total),
+        key=lambda n: (-cp_us[n], n),
+    )[:NODE_SERIES]
     by_bucket = read_node_sums(
         conn,
         workflow_pk,
@@ -85,21 +94,14 @@ def _node_regressions(
         window.end_us,
         filters,
         bucket_us=step,
-        columns=("cp_us", "lat_sum_ms", "lat_count"),
+        columns=("lat_sum_ms", "lat_count"),
+        node_ids=top,
     )
-    cp_us: dict[str, float] = {}
-    for (_, node_id), (us, _, _) in by_bucket.items():
-        cp_us[node_id] = cp_us.get(node_id, 0) + us
-    total = sum(cp_us.values())
-    top = sorted(
-        (n for n, us in cp_us.items() if total and us >= MIN_NODE_SHARE * total),
-        key=lambda n: (-cp_us[n], n),
-    )[:NODE_SERIES]
     found = []
     for node_id in top:
         series = []
         for start in starts:
-            _, sum_ms, count_ms = by_bucket.get((start, node_id), (0, 0.0, 0))
+            sum_ms, count_ms = by_bucket.get((start, node_id), (0.0, 0))
             series.append(_value(ratio(sum_ms, count_ms)))
         found += _regressions("node_latency_mean_ms", node_id, series, starts, hours)
     return found

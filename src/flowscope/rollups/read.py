@@ -24,6 +24,7 @@ from flowscope.rollups.figures import (
     RUN_SUMS,
     Figures,
 )
+from flowscope.store import dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +96,32 @@ def read_node_sums(
     *,
     bucket_us: int,
     columns: Sequence[str],
+    node_ids: Sequence[str] | None = None,
 ) -> dict[tuple[int, str], tuple[float, ...]]:
     """Sums of some additive node columns by (bucket start, node id), added up in SQL: the
-    lean read for long series (720 hourly buckets of every node), with no histograms."""
+    lean read for long series (720 hourly buckets), with no histograms. `bucket_us` 0 sums
+    the whole window (bucket 0); `node_ids` restricts the nodes."""
     unknown = set(columns) - set(NODE_SUMS)
     if unknown:
         raise ValueError(f"not additive node columns: {sorted(unknown)}")
     where, params = _where(conn, workflow_pk, filters)
+    extra: tuple[Any, ...] = ()
+    if node_ids is not None:
+        if not node_ids:
+            return {}
+        of_nodes, extra = dialect.any_of(conn, "node_id", node_ids)
+        where += f" AND {of_nodes}"
     sums = ", ".join(f"SUM({name})" for name in columns)
+    bucket = "0" if bucket_us == 0 else f"bucket_start_us / {bucket_us} * {bucket_us}"
     sql = (
-        f"SELECT bucket_start_us / {bucket_us} * {bucket_us} AS b, node_id, {sums} "
-        f"FROM node_rollups WHERE {where} GROUP BY b, node_id"
+        f"SELECT {bucket} AS b, node_id, {sums} FROM node_rollups WHERE {where} GROUP BY b, node_id"
     )
     found: dict[tuple[int, str], tuple[float, ...]] = {}
     ranges = [(HOUR_US, start_us, end_us)] if bucket_us == HOUR_US else plan(start_us, end_us)
     for span, low, high in ranges:
-        for bucket, node_id, *sums_of in conn.exec_driver_sql(sql, params(span, low, high)):
-            key, values = (bucket, node_id), [float(v) for v in sums_of]  # PostgreSQL: Decimal
+        rows = conn.exec_driver_sql(sql, (*params(span, low, high), *extra))
+        for bucket_start, node_id, *sums_of in rows:
+            key, values = (bucket_start, node_id), [float(v) for v in sums_of]  # PG: Decimal
             if key in found:  # a day split between day rows and hour rows
                 found[key] = tuple(a + b for a, b in zip(found[key], values, strict=True))
             else:
