@@ -12,6 +12,8 @@ import orjson
 from sqlalchemy import Connection
 
 from flowscope.analytics.critical_path import Execution, Schedule
+from flowscope.performance.regressions import change_points
+from flowscope.rollups.figures import HOUR_US
 
 QS = (0.5, 0.9, 0.95, 0.99)
 
@@ -167,7 +169,23 @@ def trends(conn: Connection, workflow_pk: int, start: int, end: int, step: int) 
         f"AND started_at_us >= {m} AND started_at_us < {m} GROUP BY 1",
         params,
     ).all()
-    return {"latency": latency, "sums": sums}
+    # The same regression search as the endpoint, on the run series (not the node series).
+    starts = list(range(start // step * step, end, step))
+    by_bucket = {row[0]: row for row in sums}
+    hours = [s // HOUR_US % 24 for s in starts] if step == HOUR_US else None
+    series = [
+        [latency.get(b, [math.nan] * 5)[0] for b in starts],
+        [latency.get(b, [math.nan] * 5)[2] for b in starts],
+        *(
+            [
+                (by_bucket[b][i] or 0) / by_bucket[b][1] if b in by_bucket else math.nan
+                for b in starts
+            ]
+            for i in (2, 3, 4)
+        ),
+    ]
+    found = [change_points([float(v) for v in values], hours) for values in series]
+    return {"latency": latency, "sums": sums, "regressions": found}
 
 
 def workflows(conn: Connection, workflow_pks: list[int], start: int, end: int) -> list[Any]:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import Connection, Engine
 
 from flowscope.rollups.figures import (
-    BOTH_SPANS,
     NODE_HISTS,
     NODE_SUMS,
     RUN_HISTS,
@@ -98,7 +97,8 @@ def expected_rollups(conn: Connection) -> tuple[dict[Any, Any], dict[Any, Any]]:
     pks = [pk for (pk,) in conn.exec_driver_sql("SELECT id FROM workflow_runs")]
     deltas = Deltas()
     for workflow_pk, state, nodes in read_stored_runs(conn, pks).values():
-        deltas.add(workflow_pk, contribution(state, nodes), +1, BOTH_SPANS)
+        deltas.add(workflow_pk, contribution(state, nodes), +1)
+    deltas = deltas.complete()
 
     def flat(items: dict[Any, Figures], sums: tuple[str, ...], hists: tuple[str, ...]) -> Any:
         out = {}

@@ -22,7 +22,6 @@ from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
-BOTH_SPANS = (HOUR_US, DAY_US)
 
 # Additive columns, then the ones merged by min/max, the histograms and the labels (last
 # positive contribution wins). The tables in store/tables.py have these columns.
@@ -305,34 +304,50 @@ def _add_critical_path(
 # `with_workflows`. Scope 0: one version and trigger; scope 1: all runs (version, trigger '').
 RunKey = tuple[Any, int, int, int, str, str]
 NodeKey = tuple[Any, int, int, int, str, str, str]
-SCOPES = ((0, True), (1, False))
 
 
 @dataclass(slots=True)
 class Deltas:
     """The sum of contributions added and taken back by one batch, by rollup key.
 
-    The bulk of a batch is summed by hour, then `with_days` folds the hours into their days,
-    so each contribution is merged once, not once per span; corrections can be added to both
-    spans at once (`spans=BOTH_SPANS`).
+    `add` sums contributions by hour, version and trigger only (scope 0); `complete` then
+    derives the daily rows and the all-runs rows (scope 1) from those sums, so each
+    contribution is merged once, not once per span and scope.
     """
 
     runs: dict[RunKey, Figures] = field(default_factory=dict)
     nodes: dict[NodeKey, Figures] = field(default_factory=dict)
 
-    def add(
-        self, workflow: Any, item: Contribution, sign: int, spans: tuple[int, ...] = (HOUR_US,)
-    ) -> None:
-        for span in spans:
-            bucket = item.started_at_us - item.started_at_us % span
-            for scope, exact in SCOPES:
-                if exact:
-                    key = (workflow, span, scope, bucket, item.version, item.triggered_from)
-                else:
-                    key = (workflow, span, scope, bucket, "", "")
-                self.runs.setdefault(key, Figures()).add(item.run, sign)
-                for node_id, figures in item.nodes.items():
-                    self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)
+    def add(self, workflow: Any, item: Contribution, sign: int) -> None:
+        bucket = item.started_at_us - item.started_at_us % HOUR_US
+        key = (workflow, HOUR_US, 0, bucket, item.version, item.triggered_from)
+        self.runs.setdefault(key, Figures()).add(item.run, sign)
+        for node_id, figures in item.nodes.items():
+            self.nodes.setdefault((*key, node_id), Figures()).add(figures, sign)
+
+    def complete(self) -> Deltas:
+        """These hourly scope-0 deltas plus the daily and all-runs deltas they add up to."""
+        done = Deltas(dict(self.runs), dict(self.nodes))  # type: ignore[arg-type]
+        for source, target in ((self.runs, done.runs), (self.nodes, done.nodes)):
+            for (workflow, _, _, bucket, version, trigger, *node), figures in source.items():
+                day = bucket - bucket % DAY_US
+                for key in (
+                    (workflow, DAY_US, 0, day, version, trigger, *node),
+                    (workflow, HOUR_US, 1, bucket, "", "", *node),
+                    (workflow, DAY_US, 1, day, "", "", *node),
+                ):
+                    target.setdefault(key, Figures()).add(figures, +1)  # type: ignore[arg-type]
+        return done
+
+    def merged(self, other: Deltas) -> Deltas:
+        """A new Deltas holding both (neither is changed)."""
+        total = Deltas()
+        for part in (self, other):
+            for key, figures in part.runs.items():
+                total.runs.setdefault(key, Figures()).add(figures, +1)
+            for node_key, figures in part.nodes.items():
+                total.nodes.setdefault(node_key, Figures()).add(figures, +1)
+        return total
 
     def with_workflows(self, pks: Mapping[Any, int]) -> Deltas:
         """The same deltas with each workflow key replaced by its pk from `pks`."""
@@ -340,15 +355,3 @@ class Deltas:
             {(pks[k[0]], *k[1:]): f for k, f in self.runs.items()},  # type: ignore[misc]
             {(pks[k[0]], *k[1:]): f for k, f in self.nodes.items()},  # type: ignore[misc]
         )
-
-    def with_days(self) -> Deltas:
-        """These hourly deltas plus the daily deltas they add up to."""
-        runs = dict(self.runs)
-        for (workflow, _, scope, bucket, *rest), figures in self.runs.items():
-            day = (workflow, DAY_US, scope, bucket - bucket % DAY_US, *rest)
-            runs.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
-        nodes = dict(self.nodes)
-        for (workflow, _, scope, bucket, *rest), figures in self.nodes.items():
-            day = (workflow, DAY_US, scope, bucket - bucket % DAY_US, *rest)
-            nodes.setdefault(day, Figures()).add(figures, +1)  # type: ignore[arg-type]
-        return Deltas(runs, nodes)  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ from the stored node executions, so they never double. The caller owns the trans
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from flowscope import catalog
-from flowscope.rollups.figures import BOTH_SPANS, Contribution, Deltas, contribution, run_state
+from flowscope.rollups.figures import Contribution, Deltas, contribution, run_state
 from flowscope.rollups.write import StoredRun, apply_deltas, read_stored_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
@@ -233,7 +232,7 @@ def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBa
         node_rows=node_rows,
         totals=totals,
         contributions=contributions,
-        fresh=fresh.with_days(),
+        fresh=fresh.complete(),
         accepted_runs=len(runs),
         accepted_node_executions=sum(len(r.get("node_executions", ())) for r in runs),
     )
@@ -333,18 +332,20 @@ def _update_rollups(
 ) -> None:
     """Add what the batch's runs contribute; for re-sent runs, take back what they contributed
     before and add what they contribute now, from their stored state."""
-    # The prepared deltas stay as they were (a batch may be written again after a rollback).
-    deltas = copy.deepcopy(batch.fresh) if stale else batch.fresh
+    corrections = Deltas()
     stale_set = set(stale)
     for run_id, run in batch.runs.items():
         if pks[run_id] in stale_set:  # prepared as new, but it was not
-            workflow = (run["app_id"], run["workflow_id"])
-            deltas.add(workflow, batch.contributions[run_id], -1, BOTH_SPANS)
-    deltas = deltas.with_workflows(workflow_pks)
+            workflow = workflow_pks[(run["app_id"], run["workflow_id"])]
+            corrections.add(workflow, batch.contributions[run_id], -1)
     for workflow_pk, state, nodes in before.values():
-        deltas.add(workflow_pk, contribution(state, nodes), -1, BOTH_SPANS)
+        corrections.add(workflow_pk, contribution(state, nodes), -1)
     for workflow_pk, state, nodes in read_stored_runs(conn, stale).values():
-        deltas.add(workflow_pk, contribution(state, nodes), +1, BOTH_SPANS)
+        corrections.add(workflow_pk, contribution(state, nodes), +1)
+    # The prepared deltas are left as they are (a batch may be written again after a rollback).
+    deltas = batch.fresh.with_workflows(workflow_pks)
+    if corrections.runs:
+        deltas = deltas.merged(corrections.complete())
     apply_deltas(conn, deltas)
 
 
