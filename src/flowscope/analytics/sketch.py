@@ -162,13 +162,8 @@ class LatencyHistogram:
         value stands in (within 1%). Keys with a count of 0 or less are ignored.
         """
         histogram = cls()
-        for key, n in counts.items():
-            if n <= 0:
-                continue
-            if key == ZERO_KEY:
-                histogram.zeros = n
-            else:
-                histogram.buckets[int(key)] = n
+        histogram.buckets = {int(k): n for k, n in counts.items() if n > 0 and k != ZERO_KEY}
+        histogram.zeros = max(0, counts.get(ZERO_KEY, 0))
         histogram.count = histogram.zeros + sum(histogram.buckets.values())
         histogram.sum_ms = sum_ms
         if not histogram.count:

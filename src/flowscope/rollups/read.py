@@ -64,7 +64,7 @@ def read_run_figures(
         conn, "run_rollups", (), RUN_SUMS, RUN_HISTS, ("currency",), workflow_pk,
         start_us, end_us, filters, bucket_us,
     ):  # fmt: skip
-        merged.setdefault(bucket, Figures()).add(figures, +1)
+        _merge(merged, bucket, figures)
     return merged
 
 
@@ -83,8 +83,17 @@ def read_node_figures(
         conn, "node_rollups", ("node_id",), NODE_SUMS, NODE_HISTS, ("node_type", "title"),
         workflow_pk, start_us, end_us, filters, bucket_us,
     ):  # fmt: skip
-        merged.setdefault((bucket, key[0]), Figures()).add(figures, +1)
+        _merge(merged, (bucket, key[0]), figures)
     return merged
+
+
+def _merge(merged: dict[Any, Figures], key: Any, figures: Figures) -> None:
+    """Add a row's figures under `key`; the first row's object is kept as it is (it is ours)."""
+    total = merged.get(key)
+    if total is None:
+        merged[key] = figures
+    else:
+        total.add(figures, +1)
 
 
 def read_node_sums(
@@ -122,7 +131,7 @@ def read_node_sums(
         rows = conn.exec_driver_sql(sql, (*params(span, low, high), *extra))
         for bucket_start, node_id, *sums_of in rows:
             key, values = (bucket_start, node_id), [float(v) for v in sums_of]  # PG: Decimal
-            if key in found:  # a day split between day rows and hour rows
+            if key in found:  # a day split between day and hour rows, or several versions
                 found[key] = tuple(a + b for a, b in zip(found[key], values, strict=True))
             else:
                 found[key] = tuple(values)
