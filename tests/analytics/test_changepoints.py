@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.stats import mannwhitneyu
 
+from flowscope.analytics import changepoints
 from flowscope.analytics.changepoints import ChangePoint, energy_statistics, find_change_points
 
 
@@ -272,3 +275,152 @@ def test_change_points_do_not_depend_on_the_unit(values: list[float], power: int
     assert [(p.index, p.change_pct, p.confidence) for p in scaled] == [
         (p.index, p.change_pct, p.confidence) for p in plain
     ]
+
+
+# -- the batched computation against the plain one -----------------------------------------
+
+
+def plain_scores(x: npt.NDArray[np.float64], min_segment: int) -> npt.NDArray[np.float64]:
+    """q at every split from the n x n distance matrix, as in the paper."""
+    n = len(x)
+    distances = np.abs(np.subtract.outer(x, x))
+    to_earlier = np.tril(distances, -1).sum(axis=1)  # point t: sum over i < t
+    to_later = np.triu(distances, 1).sum(axis=1)  # point t: sum over j > t
+    within_left = np.concatenate(([0.0], np.cumsum(to_earlier)))
+    within_right = np.concatenate((np.cumsum(to_later[::-1])[::-1], [0.0]))
+    between = within_left[-1] - within_left - within_right
+    q = np.full(n + 1, np.nan)
+    for tau in range(min_segment, n - min_segment + 1):
+        m, k = tau, n - tau
+        q[tau] = (m * k / n) * (
+            2 * between[tau] / (m * k)
+            - within_left[tau] / math.comb(m, 2)
+            - within_right[tau] / math.comb(k, 2)
+        )
+    return q
+
+
+def plain_change_points(
+    values: list[float],
+    *,
+    min_segment: int = 5,
+    min_change_pct: float = 10.0,
+    alpha: float = 0.01,
+    permutations: int = 199,
+    seed: int = 0,
+) -> list[ChangePoint]:
+    """The method written straightforwardly: one shuffle at a time, each scored from scratch."""
+    x = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    found: dict[int, float] = {}
+
+    def bisect(start: int, end: int) -> None:
+        if end - start < 2 * min_segment:
+            return
+        segment = x[start:end]
+        scores = plain_scores(segment, min_segment)
+        tau = int(np.nanargmax(scores))
+        observed = float(scores[tau])
+        if not observed > 0:
+            return
+        threshold = observed - 1e-9 * max(abs(observed), 1.0)
+        exceeded, p = 0, None
+        for _ in range(permutations):
+            shuffled = segment[rng.permutation(len(segment))]
+            if np.nanmax(plain_scores(shuffled, min_segment)) >= threshold:
+                exceeded += 1
+                if exceeded > alpha * (permutations + 1) - 1:
+                    p = 1.0
+                    break
+        p = (exceeded + 1) / (permutations + 1) if p is None else p
+        if p > alpha:
+            return
+        found[start + tau] = p
+        bisect(start, start + tau)
+        bisect(start + tau, end)
+
+    def compare(start: int, split: int, end: int) -> ChangePoint | None:
+        left, right = x[start:split], x[split:end]
+        before, after = float(np.median(left)), float(np.median(right))
+        if before == 0:
+            return None
+        mann_whitney_p = float(mannwhitneyu(left, right, alternative="two-sided").pvalue)
+        change_pct = (after - before) / abs(before) * 100
+        return ChangePoint(split, before, after, change_pct, 1 - max(found[split], mann_whitney_p))
+
+    bisect(0, len(x))
+    kept = sorted(found)
+    while kept:
+        bounds = [0, *kept, len(x)]
+        checked = [compare(bounds[i], bounds[i + 1], bounds[i + 2]) for i in range(len(kept))]
+        failing = [
+            i
+            for i, cp in enumerate(checked)
+            if cp is None or cp.confidence < 1 - alpha or not abs(cp.change_pct) >= min_change_pct
+        ]
+        if not failing:
+            return [cp for cp in checked if cp is not None]
+        del kept[min(failing, key=lambda i: strength(checked[i]))]
+    return []
+
+
+def strength(cp: ChangePoint | None) -> tuple[float, float]:
+    return (-math.inf, -math.inf) if cp is None else (cp.confidence, abs(cp.change_pct))
+
+
+def random_series(seed: int) -> tuple[list[float], dict[str, Any]]:
+    """Noise with up to two steps (sometimes rounded, for ties) and random settings."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(10, 61))
+    values = noise(seed, n, cv=float(rng.choice([0.03, 0.1, 0.2])))
+    for _ in range(int(rng.integers(0, 3))):
+        values[int(rng.integers(1, n)) :] *= float(rng.choice([0.7, 0.8, 1.15, 1.3, 1.5]))
+    if rng.random() < 0.2:
+        values = np.round(values / 5) * 5
+    settings = {
+        "min_segment": int(rng.choice([2, 3, 5])),
+        "alpha": float(rng.choice([0.01, 0.05])),
+        "permutations": int(rng.choice([99, 199])),
+        "min_change_pct": float(rng.choice([3.0, 10.0])),
+        "seed": int(rng.integers(0, 4)),
+    }
+    return [float(v) for v in values], settings
+
+
+@pytest.mark.parametrize("blocks", ["direct", "blocked"])
+def test_change_points_match_the_plain_computation(
+    blocks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same shuffles, same early stops, same p-values: the results are identical, not just close.
+    if blocks == "blocked":  # the block decomposition even for these short segments
+        monkeypatch.setattr(changepoints, "_DIRECT_CELLS", 0)
+    found = 0
+    for seed in range(30):
+        values, settings = random_series(seed)
+        expected = plain_change_points(values, **settings)
+        assert find_change_points(values, **settings) == expected, (seed, settings)
+        found += len(expected)
+    assert found >= 15  # the comparison covers detections, not only empty results
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=30), min_size=2, max_size=70),
+    st.integers(min_value=2, max_value=12),
+    st.integers(min_value=0, max_value=3),
+    st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_block_decomposition_sums_every_earlier_pair_once(
+    ints: list[int], block: int, shift: int, seed: int
+) -> None:
+    # S[t] = sum over i < t of min(y_i, y_t), for a few shuffles at once; small integers for ties.
+    x = np.array(ints, dtype=np.float64) * 0.37
+    ranked = changepoints._Ranked(x)
+    rng = np.random.default_rng(seed)
+    shuffles = np.stack([ranked.ranks[rng.permutation(len(x))] for _ in range(3)], axis=1)
+    sums = changepoints._earlier_min_sums(
+        ranked.values, shuffles, block, shift, changepoints._Scratch()
+    )[: len(x)]
+    y = ranked.values[shuffles]
+    expected = [[np.minimum(y[:t, p], y[t, p]).sum() for p in range(3)] for t in range(len(x))]
+    np.testing.assert_allclose(sums, expected, rtol=1e-12, atol=1e-9)
