@@ -51,12 +51,13 @@ def read_trends(
 
 
 def _bucket(start: int, f: Figures) -> TrendBucket:
+    # model_construct: hundreds of buckets per response, built from values computed here.
     runs = count(f, "runs")
     p50, p95 = latency(f).quantiles((0.5, 0.95))
-    return TrendBucket(
+    return TrendBucket.model_construct(
         start=from_us(start),
         run_count=runs,
-        latency_ms=TrendLatency(p50=p50, p95=p95),
+        latency_ms=TrendLatency.model_construct(p50=p50, p95=p95),
         error_rate=ratio(count(f, "failed"), count(f, "finished")),
         cost=amount(f.sums.get("cost", 0.0)),
         tokens=count(f, "total_tokens"),
