@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -55,7 +56,9 @@ def three_node_run(
             "started_at": at.isoformat(), "finished_at": t.isoformat(), "node_executions": nodes}  # fmt: skip
 
 
-def daily_series(engine: Engine, workflow: str, *, slow_from_day: int | None) -> Any:
+def daily_series(
+    engine: Engine, workflow: str, *, slow_from_day: int | None, granularity: str = "day"
+) -> Any:
     """24 days of runs, 2 per hour, lognormal noise; `call` 1.6x slower from a given day."""
     rng = random.Random(11)
     runs = []
@@ -74,7 +77,7 @@ def daily_series(engine: Engine, workflow: str, *, slow_from_day: int | None) ->
     with read_transaction(engine) as conn:
         workflow_pk = catalog.read_workflow_pk(conn, tenant_id, "app", workflow)
         assert workflow_pk is not None
-        return read_trends(conn, workflow_pk, window, Filters(), granularity="day")
+        return read_trends(conn, workflow_pk, window, Filters(), granularity=granularity)
 
 
 def test_an_injected_latency_regression_is_found(engine: Engine) -> None:
@@ -90,10 +93,25 @@ def test_an_injected_latency_regression_is_found(engine: Engine) -> None:
     assert ("node_latency_mean_ms", "prep") not in found
 
 
-def test_a_stable_noisy_series_has_no_regression(engine: Engine) -> None:
-    trends = daily_series(engine, "steady", slow_from_day=None)
+@pytest.mark.parametrize("granularity", ["hour", "day"])
+def test_a_regression_in_the_last_three_days_is_found(engine: Engine, granularity: str) -> None:
+    """As in the demo: 576 hourly buckets are searched day by day, then placed at the hour."""
+    trends = daily_series(engine, f"late-{granularity}", slow_from_day=21, granularity=granularity)
+    found = {(r.metric, r.node_id): r for r in trends.regressions}
+    # Placed at the hour from 2 noisy runs per hour: within a few hours of the truth.
+    starts_at = found[("node_latency_mean_ms", "call")].starts_at
+    assert abs(starts_at - (START + timedelta(days=21))) <= timedelta(hours=3)
+    assert found[("latency_p50_ms", None)].change_pct > 40
+
+
+@pytest.mark.parametrize("granularity", ["hour", "day"])
+def test_a_stable_noisy_series_has_no_regression(engine: Engine, granularity: str) -> None:
+    trends = daily_series(
+        engine, f"steady-{granularity}", slow_from_day=None, granularity=granularity
+    )
     assert trends.regressions == []
-    assert {b.run_count for b in trends.buckets} == {48}
+    per_bucket = 48 if granularity == "day" else 2
+    assert {b.run_count for b in trends.buckets} == {per_bucket}
 
 
 def nearest_rank(values: list[float], q: float) -> float:

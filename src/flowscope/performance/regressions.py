@@ -17,8 +17,12 @@ import numpy as np
 
 from flowscope.analytics.changepoints import ChangePoint, find_change_points
 
-MIN_SEGMENT = 5
-"""Buckets (days, for long hourly series) with data on each side of a change point."""
+MIN_HOURS = 5
+"""Hourly buckets with data on each side of a change in a series of up to 10 days."""
+MIN_DAYS = 3
+"""Days on each side of a change in a daily series, or in a long hourly one searched by day
+(a 3-day regression at the end of a 30-day window is found; on daily noise of 15% the search
+flagged 0.7% of 300 stable 30-day series)."""
 MAX_HOURLY_POINTS = 240
 _REACH = 5 * 24  # hours of data either side of a change used to place it
 
@@ -27,16 +31,17 @@ def change_points(
     series: Sequence[float], hours: Sequence[int] | None
 ) -> list[tuple[int, ChangePoint]]:
     """(index of the first bucket of the new level, change point) for each change found."""
-    if sum(1 for v in series if not math.isnan(v)) < 2 * MIN_SEGMENT:
+    least = MIN_DAYS if hours is None else MIN_HOURS
+    if sum(1 for v in series if not math.isnan(v)) < 2 * least:
         return []  # too few buckets with data to tell a change from noise
     if hours is None or len(series) <= MAX_HOURLY_POINTS:
-        found = find_change_points(series, min_segment=MIN_SEGMENT, hour_of_day=hours)
+        found = find_change_points(series, min_segment=least, hour_of_day=hours)
         return [(point.index, point) for point in found]
     values = np.asarray(series, dtype=np.float64)
     first_day = (24 - hours[0]) % 24  # index of the first bucket at 00:00 UTC
     day_starts = list(range(first_day, len(values) - 23, 24))
     daily = [_median(values[start : start + 24]) for start in day_starts]
-    found = find_change_points(daily, min_segment=MIN_SEGMENT)
+    found = find_change_points(daily, min_segment=MIN_DAYS)
     if not found:
         return []
     adjusted = _without_daily_profile(values, np.asarray(hours))
