@@ -45,7 +45,7 @@ class _Window:
 def _read(conn: Connection, workflow_pk: int, window: Window, filters: Filters) -> _Window:
     runs = read_run_figures(conn, workflow_pk, window.start_us, window.end_us, filters)
     nodes = read_node_figures(conn, workflow_pk, window.start_us, window.end_us, filters)
-    return _Window(runs.get(0, Figures()), {node_id: f for (_, node_id), f in nodes.items()})
+    return _Window(runs.get(0, Figures()), nodes)
 
 
 def read_nodes(conn: Connection, workflow_pk: int, window: Window, filters: Filters) -> NodeList:

@@ -74,16 +74,14 @@ def read_node_figures(
     start_us: int,
     end_us: int,
     filters: Filters,
-    *,
-    bucket_us: int | None = None,
-) -> dict[tuple[int, str], Figures]:
-    """Node figures of the window merged by (bucket start or 0, node id)."""
-    merged: dict[tuple[int, str], Figures] = {}
-    for bucket, key, figures in _rows(
+) -> dict[str, Figures]:
+    """Node figures of the window merged by node id."""
+    merged: dict[str, Figures] = {}
+    for _, key, figures in _rows(
         conn, "node_rollups", ("node_id",), NODE_SUMS, NODE_HISTS, ("node_type", "title"),
-        workflow_pk, start_us, end_us, filters, bucket_us,
+        workflow_pk, start_us, end_us, filters, None,
     ):  # fmt: skip
-        _merge(merged, (bucket, key[0]), figures)
+        _merge(merged, key[0], figures)
     return merged
 
 
