@@ -6,11 +6,10 @@ from sqlalchemy import Connection
 
 from flowscope.analytics.critical_path import Execution, Schedule
 from flowscope.runs.read import read_run
+from flowscope.runs.rows import UNFINISHED
 from flowscope.schemas.performance import PathChild, PathStep, RunCriticalPath
 from flowscope.schemas.runs import NodeExecutionPublic
 from flowscope.timeutil import to_us
-
-_UNFINISHED = frozenset({"running", "paused"})
 
 
 def read_critical_path(conn: Connection, tenant_id: int, run_id: str) -> RunCriticalPath | None:
@@ -24,7 +23,7 @@ def read_critical_path(conn: Connection, tenant_id: int, run_id: str) -> RunCrit
     top = [
         n
         for n in run.node_executions
-        if n.parent_id is None and n.finished_at is not None and n.status not in _UNFINISHED
+        if n.parent_id is None and n.finished_at is not None and n.status not in UNFINISHED
     ]
     children: dict[str, list[NodeExecutionPublic]] = {}
     for n in run.node_executions:

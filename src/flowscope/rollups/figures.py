@@ -18,7 +18,7 @@ import orjson
 
 from flowscope.analytics.critical_path import Execution, Schedule
 from flowscope.analytics.sketch import ZERO_KEY, bucket_key
-from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS
+from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -71,7 +71,6 @@ _DETAILS = _N["details"]
 _RUN_AT = {name: i for i, name in enumerate(RUN_COLUMNS)}
 _NO_DETAILS: dict[str, Any] = {}
 _FAILED_NODE = frozenset({"failed", "exception"})
-_UNFINISHED = frozenset({"running", "paused"})
 
 RUN_STATE_COLUMNS = (
     "workflow_version",
@@ -184,7 +183,7 @@ def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contributio
     """A run's contribution from its state and its node rows (NODE_COLUMNS order)."""
     figures = Figures()
     figures.count("runs")
-    finished = run.status not in _UNFINISHED
+    finished = run.status not in UNFINISHED
     if finished:
         figures.count("finished")
         figures.count("succeeded", run.status == "succeeded")
@@ -232,7 +231,7 @@ def _add_node(node: Figures, row: tuple[Any, ...], details: dict[str, Any], run:
     if row[_N["retry_count"]]:
         node.count("retries", row[_N["retry_count"]])
     elapsed = row[_N["elapsed_ms"]]
-    if elapsed is not None and status not in _UNFINISHED:
+    if elapsed is not None and status not in UNFINISHED:
         node.latency(elapsed)
     for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
         value = row[_N[name]]
@@ -272,7 +271,7 @@ def _add_critical_path(
         for row, described in zip(nodes, details, strict=True)
         if row[_N["parent_id"]] is None
         and row[_N["finished_at_us"]] is not None
-        and row[_N["status"]] not in _UNFINISHED
+        and row[_N["status"]] not in UNFINISHED
     ]
     if not executions:
         return False

@@ -16,11 +16,11 @@ from flowscope.timeutil import to_us
 _DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 
 # A report never moves a run or node backwards: once finished (rank 1) it stays finished.
-_UNFINISHED = frozenset({"running", "paused"})
+UNFINISHED = frozenset({"running", "paused"})
 
 
 def status_rank(status: str) -> int:
-    return 0 if status in _UNFINISHED else 1
+    return 0 if status in UNFINISHED else 1
 
 
 RUN_COLUMNS = (
