@@ -127,7 +127,7 @@ class LatencyHistogram:
         low, high = self.min_ms, self.max_ms
         if low is None or high is None:
             return [None] * len(qs)
-        ranks = [max(1, math.ceil(_decimal(q) * self.count)) for q in qs]
+        ranks = [max(1, _ceil_times(q, self.count)) for q in qs]
         found: list[float | None] = [None] * len(qs)
         keys = sorted(self.buckets)
         seen, next_key = self.zeros, 0
@@ -214,9 +214,16 @@ class LatencyHistogram:
 
 
 @functools.lru_cache(maxsize=256)
-def _decimal(q: float) -> Fraction:
-    """q as the decimal it is written as (repr), exactly."""
-    return Fraction(repr(float(q)))
+def _decimal(q: float) -> tuple[int, int]:
+    """q as the decimal it is written as (repr), exactly: (numerator, denominator)."""
+    exact = Fraction(repr(float(q)))
+    return exact.numerator, exact.denominator
+
+
+def _ceil_times(q: float, count: int) -> int:
+    """ceil(q * count) in exact integer arithmetic, q read as its decimal."""
+    numerator, denominator = _decimal(q)
+    return -(-numerator * count // denominator)
 
 
 def merged(histograms: Iterable[LatencyHistogram]) -> LatencyHistogram:
