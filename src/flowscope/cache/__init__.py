@@ -1,0 +1,1 @@
+"""Node result cache: canonical keys, the caching policy and storage backends (docs/cache.md)."""
