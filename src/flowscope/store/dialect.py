@@ -174,6 +174,33 @@ def lock_keys(conn: Connection, keys: Sequence[str]) -> None:
         )
 
 
+def limit_statement_time(conn: Connection, milliseconds: int) -> None:
+    """Cancel this transaction's statements after `milliseconds` (PostgreSQL); SQLite has no
+    such setting and keeps its busy timeout."""
+    if is_postgres(conn):
+        conn.exec_driver_sql(
+            "SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",)
+        )
+
+
+def has_session_locks(conn: Connection) -> bool:
+    """Whether named locks held by a connection exclude other processes (PostgreSQL)."""
+    return is_postgres(conn)
+
+
+def try_session_lock(conn: Connection, name: str) -> bool:
+    """Take a lock named `name` for the connection's session without waiting (PostgreSQL
+    advisory lock); it lasts until `session_unlock` or the session ends."""
+    held = conn.exec_driver_sql(
+        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)
+    ).scalar()
+    return bool(held)
+
+
+def session_unlock(conn: Connection, name: str) -> None:
+    conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+
+
 def insert_ignore(
     conn: Connection,
     table: str,

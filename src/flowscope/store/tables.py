@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -247,6 +248,40 @@ class NodeRollup(_Rollup, Base):
     saving_runs: Mapped[int] = mapped_column(BigInteger)
     saving_ms_sum: Mapped[float] = mapped_column(Float)
     saving_hist: Mapped[str] = mapped_column(Text)
+
+
+class CacheEntry(Base):
+    """One stored node result of the result cache (flowscope.cache.backends.sql).
+
+    Keyed by tenant and cache key, so identical keys in two tenants never share a row.
+    `tenant_id` is deliberately not a declared foreign key: entries are disposable, written
+    on the request path, and removed by expiry or invalidation. `value` is the serialised
+    JSON result; `size` its length in bytes, summed by the stats without reading values.
+    """
+
+    __tablename__ = "cache_entries"
+    __table_args__ = (
+        Index("ix_cache_entries_expires_at_us", "expires_at_us"),
+        Index(
+            "ix_cache_entries_tenant_id_app_id_workflow_id",
+            "tenant_id",
+            "app_id",
+            "workflow_id",
+        ),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(255))
+    workflow_id: Mapped[str] = mapped_column(String(255))
+    node_id: Mapped[str] = mapped_column(String(255))
+    node_type: Mapped[str] = mapped_column(String(255))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored_at_us: Mapped[int] = mapped_column(Micros)
+    expires_at_us: Mapped[int] = mapped_column(Micros)
+    elapsed_ms: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float)
 
 
 metadata = Base.metadata
