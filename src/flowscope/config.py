@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         description="Apply migrations to an embedded SQLite database when the server starts "
         "(PostgreSQL is migrated explicitly with `flowscope db upgrade`).",
     )
+    cache_url: str = Field(
+        "sql://",
+        description="Where cached node results live: sql:// (the flowscope database), "
+        "memory://?max_entries=10000 (per server process), redis://host:6379/0, or a "
+        "separate sqlite:/// or postgresql+psycopg:// URL.",
+    )
+    cache_timeout_ms: int = Field(
+        50,
+        gt=0,
+        description="A cache lookup or store slower than this is a miss or is dropped, and "
+        "counted as an error: the cache never holds a workflow up.",
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    Engine,
     Float,
     Integer,
     SmallInteger,
@@ -183,9 +184,9 @@ def limit_statement_time(conn: Connection, milliseconds: int) -> None:
         )
 
 
-def has_session_locks(conn: Connection) -> bool:
+def has_session_locks(bind: Connection | Engine) -> bool:
     """Whether named locks held by a connection exclude other processes (PostgreSQL)."""
-    return is_postgres(conn)
+    return bind.dialect.name == "postgresql"
 
 
 def try_session_lock(conn: Connection, name: str) -> bool:

@@ -284,4 +284,17 @@ class CacheEntry(Base):
     cost: Mapped[float | None] = mapped_column(Float)
 
 
+class CachePolicyRow(Base):
+    """A workflow's cache policy as set through the API (flowscope.cache.policy's JSON form);
+    workflows without a row use the defaults."""
+
+    __tablename__ = "cache_policies"
+
+    workflow_pk: Mapped[int] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(Text)
+    updated_at_us: Mapped[int] = mapped_column(Micros)
+
+
 metadata = Base.metadata

@@ -45,8 +45,7 @@ class SQLBackend:
         self.engine = engine
         self._owns_engine = owns_engine
         self._timeout_ms = max(1, round(timeout_s * 1000))
-        with engine.connect() as conn:
-            self._locks = dialect.has_session_locks(conn)
+        self._locks = dialect.has_session_locks(engine)  # without connecting: may be down
         self._leases: dict[tuple[int, str], Connection] = {}
         self._leases_lock = threading.Lock()
 

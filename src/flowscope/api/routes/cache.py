@@ -1,0 +1,169 @@
+"""The result cache: lookups and stores for engines, policy and invalidation for admins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from flowscope import catalog
+from flowscope.api.deps import CanIngest, DbEngine, IsAdmin
+from flowscope.cache import service
+from flowscope.cache.backends.base import CacheBackend
+from flowscope.cache.policy import PolicyError, policy_as_dict
+from flowscope.schemas.cache import (
+    CacheCleaned,
+    CacheInvalidated,
+    CacheInvalidateRequest,
+    CacheLookupRequest,
+    CacheLookupResult,
+    CacheStoreRequest,
+    CacheStoreResult,
+)
+from flowscope.store.engine import read_transaction, write_transaction
+from flowscope.timeutil import maybe_from_us, now_us
+
+router = APIRouter(prefix="/api/v1", tags=["cache"])
+_WORKFLOW = "/apps/{app_id}/workflows/{workflow_id}/cache"
+
+
+def _backend(request: Request) -> CacheBackend:
+    backend: CacheBackend = request.app.state.cache
+    return backend
+
+
+def _call(body: CacheLookupRequest) -> service.NodeCall:
+    return service.NodeCall(
+        body.app_id, body.workflow_id, body.node_id, body.node_type, body.config, body.inputs
+    )
+
+
+@router.post("/cache/lookup", response_model=CacheLookupResult, summary="Look a node result up")
+def cache_lookup(
+    body: CacheLookupRequest, request: Request, principal: CanIngest, engine: DbEngine
+) -> CacheLookupResult:
+    with read_transaction(engine) as conn:
+        found = service.lookup(
+            conn, _backend(request), principal.tenant_id, principal.tenant, _call(body)
+        )
+    entry = found.entry
+    return CacheLookupResult(
+        hit=found.hit,
+        key=found.key,
+        cacheable=found.cacheable,
+        reason=found.reason,
+        value=orjson.loads(entry.value) if entry is not None else None,
+        expires_at=maybe_from_us(entry.expires_at_us) if entry is not None else None,
+    )
+
+
+@router.post("/cache/store", response_model=CacheStoreResult, summary="Store a node result")
+def cache_store(
+    body: CacheStoreRequest, request: Request, principal: CanIngest, engine: DbEngine
+) -> CacheStoreResult:
+    with read_transaction(engine) as conn:
+        stored = service.store(
+            conn,
+            _backend(request),
+            principal.tenant_id,
+            principal.tenant,
+            _call(body),
+            body.value,
+            status=body.status,
+            elapsed_ms=body.elapsed_ms,
+            cost=body.cost,
+        )
+    return CacheStoreResult(
+        stored=stored.stored,
+        key=stored.key,
+        expires_at=maybe_from_us(stored.expires_at_us),
+        reason=stored.reason,
+    )
+
+
+@router.get(
+    f"{_WORKFLOW}/policy",
+    summary="The workflow's cache policy, defaults filled in (also before its first run)",
+)
+def get_policy(
+    app_id: str, workflow_id: str, principal: IsAdmin, engine: DbEngine
+) -> dict[str, Any]:
+    with read_transaction(engine) as conn:
+        workflow_pk = catalog.read_workflow_pk(conn, principal.tenant_id, app_id, workflow_id)
+        return policy_as_dict(service.read_policy(conn, workflow_pk))
+
+
+@router.put(
+    f"{_WORKFLOW}/policy",
+    summary="Change the workflow's cache policy (fields left out keep their values)",
+    responses={422: {"description": "An unknown field or a bad TTL, named"}},
+)
+def put_policy(
+    app_id: str,
+    workflow_id: str,
+    principal: IsAdmin,
+    engine: DbEngine,
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            examples=[
+                {"enabled": True, "nodes": {"llm_1": {"cacheable": True, "ttl_seconds": 600}}}
+            ]
+        ),
+    ],
+) -> dict[str, Any]:
+    try:
+        with write_transaction(engine) as conn:
+            pks = catalog.ensure_workflows(
+                conn, principal.tenant_id, {(app_id, workflow_id)}, now_us()
+            )
+            policy = service.write_policy(conn, pks[(app_id, workflow_id)], body)
+    except PolicyError as error:
+        raise HTTPException(
+            422, [{"loc": ["body"], "msg": str(error), "type": "value_error"}]
+        ) from None
+    return policy_as_dict(policy)
+
+
+@router.post(
+    f"{_WORKFLOW}/invalidate",
+    response_model=CacheInvalidated,
+    summary="Drop cached results of the workflow: by node type, node id, key, or all",
+)
+async def invalidate(
+    app_id: str,
+    workflow_id: str,
+    body: CacheInvalidateRequest,
+    request: Request,
+    principal: IsAdmin,
+) -> CacheInvalidated:
+    chosen = [name for name in ("node_type", "node_id", "key") if getattr(body, name) is not None]
+    if len(chosen) + body.all != 1:
+        msg = "give exactly one of node_type, node_id, key, or all: true"
+        raise HTTPException(422, [{"loc": ["body"], "msg": msg, "type": "value_error"}])
+    # Entries are keyed by the tenant and the workflow's ids: no catalog entry is needed.
+    count = await run_in_threadpool(
+        _backend(request).invalidate,
+        principal.tenant_id,
+        app_id=app_id,
+        workflow_id=workflow_id,
+        node_type=body.node_type,
+        node_id=body.node_id,
+        key=body.key,
+        all=body.all,
+    )
+    return CacheInvalidated(invalidated=count)
+
+
+@router.post(
+    f"{_WORKFLOW}/cleanup",
+    response_model=CacheCleaned,
+    summary="Remove expired entries (the server also does this periodically)",
+)
+async def cleanup(
+    app_id: str, workflow_id: str, request: Request, principal: IsAdmin
+) -> CacheCleaned:
+    # Expired entries are garbage whoever owns them: the count is server-wide.
+    return CacheCleaned(removed=await run_in_threadpool(_backend(request).cleanup))

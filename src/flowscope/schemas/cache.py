@@ -1,0 +1,71 @@
+"""Wire schemas of the cache endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowscope.schemas.common import Id, NonNegativeFloat
+
+
+class CacheLookupRequest(BaseModel):
+    """A node execution about to run: what decides whether its result is already known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: Id
+    workflow_id: Id
+    node_id: Id
+    node_type: Id
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The node configuration that changes its result (model and every "
+        "sampling parameter, prompt, tools, code, URL and method...). See docs/cache.md.",
+    )
+    inputs: dict[str, Any] = Field(default_factory=dict, description="The resolved inputs.")
+
+
+class CacheStoreRequest(CacheLookupRequest):
+    value: Any = Field(description="The node's result, any JSON value (at most 1 MB encoded).")
+    status: str = Field("succeeded", description="Failed or stopped results are never stored.")
+    elapsed_ms: NonNegativeFloat | None = Field(
+        None, description="What computing the result took: the time a hit saves."
+    )
+    cost: NonNegativeFloat | None = Field(None, description="What it cost: what a hit saves.")
+
+
+class CacheLookupResult(BaseModel):
+    hit: bool
+    key: str | None = Field(description="SHA-256 hex; null when no key could be made.")
+    cacheable: bool = Field(description="Whether the policy lets this node be cached.")
+    reason: str | None = Field(None, description="Why it is not cacheable.")
+    value: Any = None
+    expires_at: datetime | None = None
+
+
+class CacheStoreResult(BaseModel):
+    stored: bool
+    key: str | None
+    expires_at: datetime | None = None
+    reason: str | None = Field(None, description="Why it was not stored.")
+
+
+class CacheInvalidateRequest(BaseModel):
+    """Exactly one selector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node_type: str | None = None
+    node_id: str | None = None
+    key: str | None = None
+    all: bool = False
+
+
+class CacheInvalidated(BaseModel):
+    invalidated: int
+
+
+class CacheCleaned(BaseModel):
+    removed: int

@@ -1,0 +1,180 @@
+"""The cache endpoints over HTTP, on SQLite and PostgreSQL (the `sql://` backend)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from flowscope.cache.keys import cache_key
+from tests.conftest import KeyFactory, auth
+
+WF = "/api/v1/apps/support-bot/workflows/triage/cache"
+RETRIEVAL = {
+    "app_id": "support-bot",
+    "workflow_id": "triage",
+    "node_id": "kb_1",
+    "node_type": "knowledge-retrieval",
+    "config": {"dataset_ids": ["d1"], "top_k": 4},
+    "inputs": {"query": "Where is my order?"},
+}
+
+
+def llm(temperature: float) -> dict[str, Any]:
+    config = {"model": {"provider": "openai", "name": "gpt-4o-mini"}, "temperature": temperature}
+    return {**RETRIEVAL, "node_id": "llm_1", "node_type": "llm", "config": config}
+
+
+def post(client: TestClient, key: str, path: str, body: dict[str, Any], status: int = 200) -> Any:
+    response = client.post(path, json=body, headers=auth(key))
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def test_a_stored_result_is_a_hit_until_invalidated(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    key = make_key(role="admin")
+    miss = post(client, key, "/api/v1/cache/lookup", RETRIEVAL)
+    assert miss["hit"] is False and miss["cacheable"] is True
+    assert miss["key"] == cache_key(tenant="acme", **RETRIEVAL)
+
+    stored = post(
+        client,
+        key,
+        "/api/v1/cache/store",
+        {**RETRIEVAL, "value": {"chunks": ["a", "é"]}, "elapsed_ms": 120},
+    )
+    assert stored["stored"] is True and stored["key"] == miss["key"]
+    expires = datetime.fromisoformat(stored["expires_at"])
+    now = datetime.now(UTC)
+    assert now + timedelta(minutes=59) < expires <= now + timedelta(hours=1, seconds=5)  # 1 h
+
+    hit = post(client, key, "/api/v1/cache/lookup", RETRIEVAL)
+    assert hit["hit"] is True and hit["value"] == {"chunks": ["a", "é"]}
+    # Other inputs, another node or another tenant: not the same entry.
+    other_inputs = {**RETRIEVAL, "inputs": {"query": "Where is my refund?"}}
+    assert post(client, key, "/api/v1/cache/lookup", other_inputs)["hit"] is False
+    globex = make_key(role="ingest", tenant="globex")
+    assert post(client, globex, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
+
+    gone = post(client, key, f"{WF}/invalidate", {"node_id": "kb_1"})
+    assert gone == {"invalidated": 1}
+    assert post(client, key, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (llm(0.7), "temperature"),
+        (
+            {**RETRIEVAL, "node_type": "http-request", "config": {"method": "POST", "url": "u"}},
+            "POST",
+        ),
+        ({**RETRIEVAL, "node_type": "code", "config": {"code": "x = 1"}}, "deterministic"),
+    ],
+)
+def test_nodes_the_policy_does_not_allow_are_never_cached(
+    client: TestClient, make_key: KeyFactory, body: dict[str, Any], reason: str
+) -> None:
+    key = make_key(role="ingest")
+    found = post(client, key, "/api/v1/cache/lookup", body)
+    assert found["cacheable"] is False and reason in found["reason"]
+    stored = post(client, key, "/api/v1/cache/store", {**body, "value": 1})
+    assert stored["stored"] is False and reason in stored["reason"]
+    assert post(client, key, "/api/v1/cache/lookup", body)["hit"] is False
+
+
+def test_cacheable_llm_get_and_failed_or_oversized_results(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    key = make_key(role="ingest")
+    assert post(client, key, "/api/v1/cache/lookup", llm(0))["cacheable"] is True
+    get = {**RETRIEVAL, "node_type": "http-request", "config": {"method": "GET", "url": "u"}}
+    assert post(client, key, "/api/v1/cache/store", {**get, "value": "ok"})["stored"] is True
+    failed = post(client, key, "/api/v1/cache/store", {**llm(0), "value": "x", "status": "failed"})
+    assert failed["stored"] is False and "failed" in failed["reason"]
+    big = post(client, key, "/api/v1/cache/store", {**llm(0), "value": "x" * 1_000_001})
+    assert big["stored"] is False and "over" in big["reason"]
+    assert post(client, key, "/api/v1/cache/lookup", llm(0))["hit"] is False
+
+
+def test_policy_get_put_and_its_effect(client: TestClient, make_key: KeyFactory) -> None:
+    admin, ingest = make_key(role="admin"), make_key(role="ingest")
+    defaults = client.get(f"{WF}/policy", headers=auth(admin)).json()  # before any run
+    assert defaults["enabled"] is True and defaults["nodes"] == {}
+    body = {"nodes": {"kb_1": {"ttl_seconds": 1}}, "ttl_seconds": {"llm": 600}}
+    response = client.put(f"{WF}/policy", json=body, headers=auth(admin))
+    assert response.status_code == 200, response.text
+    policy = client.get(f"{WF}/policy", headers=auth(admin)).json()
+    assert policy["enabled"] is True and policy["ttl_seconds"]["llm"] == 600
+    assert policy["nodes"]["kb_1"]["ttl_seconds"] == 1
+    # Fields left out keep their values.
+    client.put(f"{WF}/policy", json={"ttl_seconds": {"code": 60}}, headers=auth(admin))
+    policy = client.get(f"{WF}/policy", headers=auth(admin)).json()
+    assert policy["ttl_seconds"]["llm"] == 600 and policy["nodes"]["kb_1"]["ttl_seconds"] == 1
+
+    stored = post(client, ingest, "/api/v1/cache/store", {**RETRIEVAL, "value": 1})
+    assert datetime.fromisoformat(stored["expires_at"]) <= datetime.now(UTC) + timedelta(seconds=2)
+    time.sleep(1.2)  # let the 1-second entry expire: an expired entry is never returned
+    assert post(client, ingest, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
+    assert post(client, admin, f"{WF}/cleanup", {}) == {"removed": 1}
+
+    client.put(f"{WF}/policy", json={"enabled": False}, headers=auth(admin))
+    found = post(client, ingest, "/api/v1/cache/lookup", RETRIEVAL)
+    assert found["cacheable"] is False
+
+
+@pytest.mark.parametrize(
+    "body", [{"enabled": "yes"}, {"nodes": {"kb_1": {"ttl": 5}}}, {"ttl_seconds": {"llm": 0}}]
+)
+def test_a_bad_policy_is_422_and_changes_nothing(
+    client: TestClient, make_key: KeyFactory, body: dict[str, Any]
+) -> None:
+    admin = make_key(role="admin")
+    client.put(f"{WF}/policy", json={"ttl_seconds": {"llm": 600}}, headers=auth(admin))
+    response = client.put(f"{WF}/policy", json=body, headers=auth(admin))
+    assert response.status_code == 422, response.text
+    assert client.get(f"{WF}/policy", headers=auth(admin)).json()["ttl_seconds"]["llm"] == 600
+
+
+def test_roles_and_selectors(client: TestClient, make_key: KeyFactory) -> None:
+    read, ingest, admin = make_key(role="read"), make_key(role="ingest"), make_key(role="admin")
+    assert (
+        client.post("/api/v1/cache/lookup", json=RETRIEVAL, headers=auth(read)).status_code == 403
+    )
+    assert client.get(f"{WF}/policy", headers=auth(ingest)).status_code == 403
+    post(client, admin, "/api/v1/cache/store", {**RETRIEVAL, "value": 1})
+    for body in ({}, {"node_id": "kb_1", "all": True}):
+        post(client, admin, f"{WF}/invalidate", body, status=422)
+    assert post(client, admin, f"{WF}/invalidate", {"all": True}) == {"invalidated": 1}
+    elsewhere = "/api/v1/apps/support-bot/workflows/nope/cache/invalidate"
+    assert post(client, admin, elsewhere, {"all": True}) == {"invalidated": 0}
+    bad = {**RETRIEVAL, "inputs": {"n": 2**60}}
+    found = post(client, ingest, "/api/v1/cache/lookup", bad)
+    assert found["cacheable"] is False and "key" in found["reason"]
+
+
+@pytest.fixture
+def unreachable_cache(db_url: str) -> Iterator[TestClient]:
+    from flowscope.api import create_app
+    from flowscope.config import Settings
+
+    settings = Settings(database_url=db_url, cache_url="redis://127.0.0.1:1/0", auto_migrate=False)
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_an_unreachable_cache_never_fails_the_caller(
+    unreachable_cache: TestClient, make_key: KeyFactory
+) -> None:
+    key = make_key(role="admin")
+    client = unreachable_cache
+    assert post(client, key, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
+    post(client, key, "/api/v1/cache/store", {**RETRIEVAL, "value": 1})
+    assert post(client, key, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
+    assert client.app.state.cache.errors >= 2  # type: ignore[attr-defined]
