@@ -9,9 +9,11 @@ test:  ## Install, start local services, then lint, type-check and run the whole
 
 check: test
 
-bench:  ## Ingestion benchmarks (see docs/benchmarks.md)
+bench:  ## Ingestion, SDK, change-point and cache benchmarks (analytics at 1M runs: bench/bench_analytics.py)
 	.venv/bin/python bench/bench_ingest.py
 	.venv/bin/python bench/bench_sdk.py
+	.venv/bin/python bench/bench_changepoints.py
+	.venv/bin/python bench/bench_cache.py
 
 openapi:  ## Regenerate docs/openapi.json after changing the API
 	.venv/bin/python -m flowscope openapi > docs/openapi.json
