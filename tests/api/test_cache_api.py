@@ -178,3 +178,41 @@ def test_an_unreachable_cache_never_fails_the_caller(
     post(client, key, "/api/v1/cache/store", {**RETRIEVAL, "value": 1})
     assert post(client, key, "/api/v1/cache/lookup", RETRIEVAL)["hit"] is False
     assert client.app.state.cache.errors >= 2  # type: ignore[attr-defined]
+
+
+def test_statistics_and_top_nodes_count_what_the_cache_saved(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    ingest, read = make_key(role="ingest"), make_key(role="read")
+    other = {**RETRIEVAL, "node_id": "kb_2", "inputs": {"query": "refund"}}
+    post(
+        client,
+        ingest,
+        "/api/v1/cache/store",
+        {**RETRIEVAL, "value": 1, "elapsed_ms": 120, "cost": 0.01},
+    )
+    post(client, ingest, "/api/v1/cache/store", {**other, "value": 2, "elapsed_ms": 50})
+    post(client, ingest, "/api/v1/cache/store", {**other, "value": "x" * 1_000_001})  # skipped
+    for body in (RETRIEVAL, RETRIEVAL, RETRIEVAL, other):
+        assert post(client, ingest, "/api/v1/cache/lookup", body)["hit"] is True
+    for query in ("a", "b"):
+        post(client, ingest, "/api/v1/cache/lookup", {**other, "inputs": {"query": query}})
+    post(client, ingest, "/api/v1/cache/lookup", llm(0.7))  # not cacheable: not a lookup
+
+    response = client.get(f"{WF}/statistics", params={"days": 7}, headers=auth(read))
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert (stats["lookups"], stats["hits"], stats["misses"]) == (6, 4, 2)
+    assert stats["hit_rate"] == pytest.approx(4 / 6)
+    assert (stats["stores"], stats["skipped"], stats["errors"]) == (2, 1, 0)
+    assert (stats["entries"], stats["bytes"]) == (2, 2)  # the JSON values 1 and 2
+    assert stats["time_saved_ms"] == pytest.approx(3 * 120 + 50)
+    assert stats["cost_saved"] == pytest.approx(0.03)
+    assert len(stats["daily"]) == 1 and stats["daily"][0]["hits"] == 4
+
+    top = client.get(f"{WF}/top-nodes", params={"limit": 1}, headers=auth(read)).json()
+    assert [n["node_id"] for n in top["data"]] == ["kb_1"]
+    assert top["data"][0]["hit_rate"] == 1.0 and top["data"][0]["time_saved_ms"] == 360
+    assert client.get(f"{WF}/statistics?days=0", headers=auth(read)).status_code == 422
+    globex = make_key(role="read", tenant="globex")
+    assert client.get(f"{WF}/statistics", headers=auth(globex)).json()["lookups"] == 0

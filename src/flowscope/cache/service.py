@@ -25,6 +25,7 @@ from flowscope.cache.policy import (
     merge_policy,
     policy_as_dict,
 )
+from flowscope.cache.stats import CacheCounters
 from flowscope.store import dialect
 from flowscope.timeutil import now_us
 
@@ -106,13 +107,26 @@ def _decide(
 
 
 def lookup(
-    conn: Connection, backend: CacheBackend, tenant_id: int, tenant: str, call: NodeCall
+    conn: Connection,
+    backend: CacheBackend,
+    tenant_id: int,
+    tenant: str,
+    call: NodeCall,
+    counters: CacheCounters | None = None,
 ) -> Lookup:
-    """A hit returns the stored entry; anything that may not be cached is a miss."""
+    """A hit returns the stored entry; anything that may not be cached is a miss (and is not
+    counted as a lookup). A hit saves what computing the entry took, as recorded with it."""
     decision, key = _decide(conn, tenant_id, tenant, call)
     if key is None or not decision.cacheable:
         return Lookup(False, key, False, decision.reason)
     entry = backend.get(tenant_id, key)
+    if counters is not None:
+        at = (tenant_id, call.app_id, call.workflow_id, call.node_id)
+        if entry is None:
+            counters.count(*at, lookups=1)
+        else:
+            saved_ms, saved_cost = entry.elapsed_ms or 0.0, entry.cost or 0.0
+            counters.count(*at, lookups=1, hits=1, time_saved_ms=saved_ms, cost_saved=saved_cost)
     return Lookup(entry is not None, key, True, None, entry)
 
 
@@ -127,6 +141,7 @@ def store(
     status: str = "succeeded",
     elapsed_ms: float | None = None,
     cost: float | None = None,
+    counters: CacheCounters | None = None,
 ) -> Stored:
     """Store a result if the policy allows it, it succeeded and it is within the size limit."""
     decision, key = _decide(conn, tenant_id, tenant, call)
@@ -134,8 +149,11 @@ def store(
         return Stored(False, key, reason=decision.reason)
     if status in _FAILED:
         return Stored(False, key, reason=f"a {status} result is never cached")
+    at = (tenant_id, call.app_id, call.workflow_id, call.node_id)
     body = orjson.dumps(value)
     if len(body) > MAX_VALUE_BYTES:
+        if counters is not None:
+            counters.count(*at, skipped=1)
         return Stored(False, key, reason=f"value of {len(body)} bytes is over {MAX_VALUE_BYTES}")
     entry = Entry.new(
         body,
@@ -148,4 +166,6 @@ def store(
         cost=cost,
     )
     backend.set(tenant_id, key, entry)
+    if counters is not None:
+        counters.count(*at, stores=1)
     return Stored(True, key, entry.expires_at_us)

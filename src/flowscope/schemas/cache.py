@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowscope.schemas.common import Id, NonNegativeFloat
+from flowscope.schemas.performance import WindowPublic
 
 
 class CacheLookupRequest(BaseModel):
@@ -69,3 +70,48 @@ class CacheInvalidated(BaseModel):
 
 class CacheCleaned(BaseModel):
     removed: int
+
+
+class CacheDay(BaseModel):
+    date: datetime
+    lookups: int
+    hits: int
+    misses: int
+    hit_rate: float | None
+    time_saved_ms: float
+    cost_saved: float
+
+
+class CacheStatistics(BaseModel):
+    window: WindowPublic
+    lookups: int = Field(description="Lookups of cacheable nodes.")
+    hits: int
+    misses: int
+    hit_rate: float | None
+    stores: int
+    skipped: int = Field(description="Results not stored: over the size limit.")
+    errors: int = Field(
+        description="Backend faults (lookups taken as misses, stores dropped) in this server "
+        "process since it started."
+    )
+    entries: int = Field(description="Live entries of the workflow now.")
+    bytes: int
+    time_saved_ms: float = Field(
+        description="What the hits saved: the time computing each entry took, as stored."
+    )
+    cost_saved: float
+    daily: list[CacheDay]
+
+
+class CacheTopNode(BaseModel):
+    node_id: str
+    lookups: int
+    hits: int
+    hit_rate: float | None
+    time_saved_ms: float
+    cost_saved: float
+
+
+class CacheTopNodes(BaseModel):
+    window: WindowPublic
+    data: list[CacheTopNode]

@@ -297,4 +297,24 @@ class CachePolicyRow(Base):
     updated_at_us: Mapped[int] = mapped_column(Micros)
 
 
+class CacheStat(Base):
+    """Cache counters by tenant, workflow, node and UTC day, added to by every server process
+    (buffered in memory for a few seconds, then one additive upsert per key)."""
+
+    __tablename__ = "cache_stats"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    app_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day_us: Mapped[int] = mapped_column(Micros, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    lookups: Mapped[int] = mapped_column(BigInteger)
+    hits: Mapped[int] = mapped_column(BigInteger)
+    stores: Mapped[int] = mapped_column(BigInteger)
+    skipped: Mapped[int] = mapped_column(BigInteger)
+    time_saved_ms: Mapped[float] = mapped_column(Float)
+    cost_saved: Mapped[float] = mapped_column(Float)
+
+
 metadata = Base.metadata

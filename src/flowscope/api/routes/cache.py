@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 
 from flowscope import catalog
-from flowscope.api.deps import CanIngest, DbEngine, IsAdmin
+from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin
 from flowscope.cache import service
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.policy import PolicyError, policy_as_dict
+from flowscope.cache.stats import CacheCounters, NodeCounts, read_counts
+from flowscope.performance.window import MAX_DAYS, Window, make_window
 from flowscope.schemas.cache import (
     CacheCleaned,
+    CacheDay,
     CacheInvalidated,
     CacheInvalidateRequest,
     CacheLookupRequest,
     CacheLookupResult,
+    CacheStatistics,
     CacheStoreRequest,
     CacheStoreResult,
+    CacheTopNode,
+    CacheTopNodes,
 )
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.timeutil import maybe_from_us, now_us
@@ -46,7 +54,12 @@ def cache_lookup(
 ) -> CacheLookupResult:
     with read_transaction(engine) as conn:
         found = service.lookup(
-            conn, _backend(request), principal.tenant_id, principal.tenant, _call(body)
+            conn,
+            _backend(request),
+            principal.tenant_id,
+            principal.tenant,
+            _call(body),
+            request.app.state.cache_counters,
         )
     entry = found.entry
     return CacheLookupResult(
@@ -74,6 +87,7 @@ def cache_store(
             status=body.status,
             elapsed_ms=body.elapsed_ms,
             cost=body.cost,
+            counters=request.app.state.cache_counters,
         )
     return CacheStoreResult(
         stored=stored.stored,
@@ -167,3 +181,98 @@ async def cleanup(
 ) -> CacheCleaned:
     # Expired entries are garbage whoever owns them: the count is server-wide.
     return CacheCleaned(removed=await run_in_threadpool(_backend(request).cleanup))
+
+
+Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="Days back from now (default 7).")]
+
+
+def _counts(
+    request: Request, engine: Engine, tenant_id: int, app_id: str, workflow_id: str, days: int,
+    by: str,
+) -> tuple[Window, Sequence[tuple[Any, NodeCounts]]]:  # fmt: skip
+    counters: CacheCounters = request.app.state.cache_counters
+    counters.flush(engine)  # this process's latest counts; others flush every few seconds
+    window = make_window(days, None, None, default_days=7)
+    with read_transaction(engine) as conn:
+        found = read_counts(
+            conn, tenant_id, app_id, workflow_id, window.start_us, window.end_us, by=by
+        )
+    return window, found
+
+
+@router.get(
+    f"{_WORKFLOW}/statistics",
+    response_model=CacheStatistics,
+    summary="Lookups, hits, hit rate, entries, and the time and money the cache saved",
+)
+def cache_statistics(
+    app_id: str,
+    workflow_id: str,
+    request: Request,
+    principal: CanRead,
+    engine: DbEngine,
+    days: Days = 7,
+) -> CacheStatistics:
+    window, daily = _counts(request, engine, principal.tenant_id, app_id, workflow_id, days, "day")
+    backend = _backend(request)
+    entries, size = backend.stats(principal.tenant_id, app_id, workflow_id)
+    lookups = sum(c.lookups for _, c in daily)
+    hits = sum(c.hits for _, c in daily)
+    return CacheStatistics(
+        window=window.public(),
+        lookups=lookups,
+        hits=hits,
+        misses=lookups - hits,
+        hit_rate=hits / lookups if lookups else None,
+        stores=sum(c.stores for _, c in daily),
+        skipped=sum(c.skipped for _, c in daily),
+        errors=getattr(backend, "errors", 0),
+        entries=entries,
+        bytes=size,
+        time_saved_ms=sum(c.time_saved_ms for _, c in daily),
+        cost_saved=round(sum(c.cost_saved for _, c in daily), 9),
+        daily=[
+            CacheDay(
+                date=day,
+                lookups=c.lookups,
+                hits=c.hits,
+                misses=c.lookups - c.hits,
+                hit_rate=c.hits / c.lookups if c.lookups else None,
+                time_saved_ms=c.time_saved_ms,
+                cost_saved=round(c.cost_saved, 9),
+            )
+            for day, c in daily
+        ],
+    )
+
+
+@router.get(
+    f"{_WORKFLOW}/top-nodes",
+    response_model=CacheTopNodes,
+    summary="The workflow's nodes by cache hits, with their hit rate and savings",
+)
+def cache_top_nodes(
+    app_id: str,
+    workflow_id: str,
+    request: Request,
+    principal: CanRead,
+    engine: DbEngine,
+    days: Days = 7,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> CacheTopNodes:
+    window, nodes = _counts(request, engine, principal.tenant_id, app_id, workflow_id, days, "node")
+    ranked = sorted((c for _, c in nodes), key=lambda c: (-c.hits, -c.time_saved_ms, c.node_id))
+    return CacheTopNodes(
+        window=window.public(),
+        data=[
+            CacheTopNode(
+                node_id=c.node_id,
+                lookups=c.lookups,
+                hits=c.hits,
+                hit_rate=c.hits / c.lookups if c.lookups else None,
+                time_saved_ms=c.time_saved_ms,
+                cost_saved=round(c.cost_saved, 9),
+            )
+            for c in ranked[:limit]
+        ],
+    )
