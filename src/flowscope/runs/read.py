@@ -90,6 +90,7 @@ def _node(n: Row[Any]) -> NodeExecutionPublic:
         currency=n.currency,
         cost_source=n.cost_source,
         cache_hit=bool(n.cache_hit),
+        cache_lookup=details.get("cache_lookup", True if n.cache_hit else None),
         input_hash=n.input_hash,
         retry_count=n.retry_count,
         iteration_id=details.get("iteration_id"),

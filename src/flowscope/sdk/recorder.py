@@ -10,11 +10,13 @@ with rec.run(app_id="support-bot", workflow_id="triage") as run:
 from __future__ import annotations
 
 import atexit
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Unpack
 
 from flowscope.sdk.batcher import Batcher, RecorderStats
+from flowscope.sdk.cache import CacheClient, HttpCacheClient, LocalCacheClient, NodeCache
 from flowscope.sdk.records import Run, RunFields
 from flowscope.sdk.spool import Spool, default_spool_dir
 from flowscope.sdk.transport import HttpTransport, Transport
@@ -60,6 +62,8 @@ class Recorder:
 
             transport = InProcessTransport(database_url, tenant)
         assert transport is not None
+        self._cache_client_factory = _cache_client_factory(url, api_key, database_url, tenant)
+        self._cache_clients: list[CacheClient] = []
         directory = Path(spool_dir) if spool_dir is not None else None
         self._spool = Spool(directory or default_spool_dir(transport.destination))
         self._batcher = Batcher(
@@ -85,6 +89,14 @@ class Recorder:
         """A run to use in `with`; it is queued once, when it ends, with its node executions."""
         return Run(self._batcher.submit, app_id, workflow_id, run_id, fields)
 
+    def cache(self, *, app_id: str, workflow_id: str) -> NodeCache:
+        """The result cache of one workflow's nodes (see flowscope.sdk.cache)."""
+        if self._cache_client_factory is None:
+            raise ValueError("the cache needs a Recorder made with url= or database_url=")
+        client = self._cache_client_factory()
+        self._cache_clients.append(client)
+        return NodeCache(client, app_id, workflow_id)
+
     @property
     def stats(self) -> RecorderStats:
         """Counts of run reports: queued, sent, spooled, replayed, dropped, rejected."""
@@ -101,6 +113,9 @@ class Recorder:
     def close(self, timeout: float | None = 10.0) -> bool:
         """Flush, then stop the background thread; runs ended afterwards are dropped."""
         atexit.unregister(self.close)
+        for client in self._cache_clients:
+            client.close()
+        self._cache_clients = []
         done = self._batcher.flush(timeout, stop=True)
         self._batcher.join(timeout if done else 0)
         return done
@@ -115,3 +130,13 @@ class Recorder:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _cache_client_factory(
+    url: str | None, api_key: str | None, database_url: str | None, tenant: str | None
+) -> Callable[[], CacheClient] | None:
+    if url is not None and api_key:
+        return lambda: HttpCacheClient(url, api_key)
+    if database_url is not None and tenant:
+        return lambda: LocalCacheClient(database_url, tenant)
+    return None

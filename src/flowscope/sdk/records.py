@@ -95,6 +95,7 @@ class Node(_Scoped):
         "id",
         "index",
         "llm_usage",
+        "looked_up",
         "node_id",
         "node_type",
         "started_ns",
@@ -118,6 +119,7 @@ class Node(_Scoped):
         self.status: NodeStatus = "running"
         self.error: str | None = None
         self.cached = False
+        self.looked_up = False
         # (model, provider, prompt, completion, total tokens, cost, currency): one slot, so
         # nodes without an LLM call pay for one assignment instead of seven.
         self.llm_usage: tuple[Any, ...] | None = None
@@ -172,8 +174,10 @@ class Node(_Scoped):
         )
 
     def cache_hit(self, hit: bool = True) -> None:
-        """Mark the result as served from a cache."""
+        """Mark the node as having looked its result up in a cache: served from it (`hit`) or
+        not (a miss). Analytics count hit rates over these lookups."""
         self.cached = hit
+        self.looked_up = True
 
 
 def _add(a: Any, b: Any) -> Any:

@@ -52,6 +52,8 @@ def node_to_wire(node: Node) -> dict[str, Any]:
         out["currency"] = currency
     if node.cached:
         out["cache_hit"] = True
+    if node.looked_up:
+        out["cache_lookup"] = True
     if node.fields:
         out.update(node.fields)
     return out
