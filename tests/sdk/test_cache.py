@@ -87,3 +87,30 @@ def test_an_unreachable_server_is_a_miss_and_never_an_error(tmp_path: Path) -> N
         cache = rec.cache(app_id="a", workflow_id="w")
         assert cache.get_or_compute("n", "knowledge-retrieval", {}, {"q": 1}, lambda: 42) == 42
         assert cache.errors == 2  # the lookup and the store, each a miss
+
+
+def test_concurrent_misses_compute_once(db_url: str, tenant_id: int, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    calls: list[int] = []
+    results: list[Any] = []
+    with Recorder(database_url=db_url, tenant=TENANT, spool_dir=tmp_path) as rec:
+        cache = rec.cache(app_id="support-bot", workflow_id="triage")
+
+        def slow() -> str:
+            calls.append(1)
+            time.sleep(0.3)  # the others arrive while this computes
+            return "answer"
+
+        def worker() -> None:
+            results.append(
+                cache.get_or_compute("kb_1", "knowledge-retrieval", CONFIG, {"q": "same"}, slow)
+            )
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert calls == [1] and results == ["answer"] * 8

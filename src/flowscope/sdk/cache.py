@@ -13,7 +13,9 @@ and `compute`'s own exceptions propagate unchanged (a failure is never cached).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -117,14 +119,35 @@ class LocalCacheClient:
         self._engine.dispose()
 
 
-class NodeCache:
-    """The cache of one workflow's nodes (see the module docstring)."""
+class _Flight:
+    """One computation in progress that other threads asking for the same result wait on."""
 
-    def __init__(self, client: CacheClient, app_id: str, workflow_id: str) -> None:
+    __slots__ = ("done", "ok", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self.value: Any = None
+
+
+class NodeCache:
+    """The cache of one workflow's nodes (see the module docstring).
+
+    Single-flight within the process: concurrent calls for the same node and inputs compute
+    once; the others wait (up to `wait_timeout` seconds) and take that result, or compute
+    themselves if it failed or took too long.
+    """
+
+    def __init__(
+        self, client: CacheClient, app_id: str, workflow_id: str, *, wait_timeout: float = 60.0
+    ) -> None:
         self._client = client
         self.app_id = app_id
         self.workflow_id = workflow_id
+        self.wait_timeout = wait_timeout
         self.errors = 0
+        self._lock = threading.Lock()
+        self._flights: dict[bytes, _Flight] = {}
 
     def get_or_compute(
         self,
@@ -137,6 +160,41 @@ class NodeCache:
         node: Node | None = None,
     ) -> T:
         """The cached result, or `compute()`'s (then stored when the policy allows)."""
+        try:
+            fingerprint = hashlib.sha256(
+                orjson.dumps([node_id, node_type, config, inputs], option=orjson.OPT_SORT_KEYS)
+            ).digest()
+        except TypeError:  # not JSON: the server will say it cannot be cached
+            return self._get_or_compute(node_id, node_type, config, inputs, compute, node)
+        with self._lock:
+            flight = self._flights.get(fingerprint)
+            leading = flight is None
+            if flight is None:
+                flight = self._flights[fingerprint] = _Flight()
+        if not leading:
+            if flight.done.wait(self.wait_timeout) and flight.ok:
+                if node is not None:
+                    node.cache_hit(True)
+                return flight.value  # type: ignore[no-any-return]
+            return self._get_or_compute(node_id, node_type, config, inputs, compute, node)
+        try:
+            flight.value = self._get_or_compute(node_id, node_type, config, inputs, compute, node)
+            flight.ok = True
+            return flight.value  # type: ignore[no-any-return]
+        finally:
+            with self._lock:
+                self._flights.pop(fingerprint, None)
+            flight.done.set()
+
+    def _get_or_compute(
+        self,
+        node_id: str,
+        node_type: str,
+        config: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        compute: Callable[[], T],
+        node: Node | None,
+    ) -> T:
         request: dict[str, Any] = {
             "app_id": self.app_id,
             "workflow_id": self.workflow_id,
