@@ -216,3 +216,26 @@ def test_statistics_and_top_nodes_count_what_the_cache_saved(
     assert client.get(f"{WF}/statistics?days=0", headers=auth(read)).status_code == 422
     globex = make_key(role="read", tenant="globex")
     assert client.get(f"{WF}/statistics", headers=auth(globex)).json()["lookups"] == 0
+
+
+def test_a_hit_without_a_recorded_time_saves_the_nodes_median(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    ingest = make_key(role="ingest")
+    start = datetime.now(UTC) - timedelta(hours=2)
+    nodes = [
+        {"id": f"n{i}", "node_id": "kb_3", "node_type": "knowledge-retrieval",
+         "status": "succeeded", "started_at": (start + timedelta(minutes=i)).isoformat(),
+         "elapsed_ms": ms}
+        for i, ms in enumerate((100.0, 200.0, 900.0))
+    ]  # fmt: skip
+    run = {"id": "r1", "app_id": "support-bot", "workflow_id": "triage", "status": "succeeded",
+           "started_at": start.isoformat(), "elapsed_ms": 1000.0, "node_executions": nodes}  # fmt: skip
+    post(client, ingest, "/api/v1/runs", {"runs": [run]})
+    kb3 = {**RETRIEVAL, "node_id": "kb_3"}
+    post(client, ingest, "/api/v1/cache/store", {**kb3, "value": 1})  # no elapsed_ms
+    for _ in range(2):
+        assert post(client, ingest, "/api/v1/cache/lookup", kb3)["hit"] is True
+    stats = client.get(f"{WF}/statistics", headers=auth(make_key(role="read"))).json()
+    assert stats["hits"] == 2
+    assert stats["time_saved_ms"] == pytest.approx(2 * 200, rel=0.01)  # the median, 1% buckets

@@ -115,7 +115,8 @@ def lookup(
     counters: CacheCounters | None = None,
 ) -> Lookup:
     """A hit returns the stored entry; anything that may not be cached is a miss (and is not
-    counted as a lookup). A hit saves what computing the entry took, as recorded with it."""
+    counted as a lookup). A hit saves what computing the entry took, as recorded with it (or,
+    when that was not given, the node's observed median: added when statistics are read)."""
     decision, key = _decide(conn, tenant_id, tenant, call)
     if key is None or not decision.cacheable:
         return Lookup(False, key, False, decision.reason)
@@ -125,8 +126,14 @@ def lookup(
         if entry is None:
             counters.count(*at, lookups=1)
         else:
-            saved_ms, saved_cost = entry.elapsed_ms or 0.0, entry.cost or 0.0
-            counters.count(*at, lookups=1, hits=1, time_saved_ms=saved_ms, cost_saved=saved_cost)
+            counters.count(
+                *at,
+                lookups=1,
+                hits=1,
+                unmeasured_hits=entry.elapsed_ms is None,
+                time_saved_ms=entry.elapsed_ms or 0.0,
+                cost_saved=entry.cost or 0.0,
+            )
     return Lookup(entry is not None, key, True, None, entry)
 
 

@@ -14,12 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from flowscope.rollups.figures import DAY_US
+from flowscope import catalog
+from flowscope.rollups.figures import DAY_US, HOUR_US
+from flowscope.rollups.read import Filters, latency, read_node_figures
 from flowscope.store import dialect
 from flowscope.store.engine import write_transaction
 from flowscope.timeutil import from_us, now_us
 
-FIELDS = ("lookups", "hits", "stores", "skipped", "time_saved_ms", "cost_saved")
+COUNTS = ("lookups", "hits", "unmeasured_hits", "stores", "skipped")
+AMOUNTS = ("time_saved_ms", "cost_saved")
+FIELDS = (*COUNTS, *AMOUNTS)
 _KEY = ("tenant_id", "app_id", "workflow_id", "day_us", "node_id")
 
 
@@ -47,7 +51,7 @@ class CacheCounters:
         if not taken:
             return
         rows = [
-            (*key, *(round(v) for v in sums[:4]), float(sums[4]), float(sums[5]))
+            (*key, *(round(v) for v in sums[: len(COUNTS)]), *sums[len(COUNTS) :])
             for key, sums in sorted(taken.items())
         ]
         update = ", ".join(f"{name} = cache_stats.{name} + excluded.{name}" for name in FIELDS)
@@ -71,6 +75,7 @@ class NodeCounts:
     node_id: str
     lookups: int
     hits: int
+    unmeasured_hits: int
     stores: int
     skipped: int
     time_saved_ms: float
@@ -88,21 +93,52 @@ def read_counts(
     by: str,
 ) -> Sequence[tuple[Any, NodeCounts]]:
     """Counts of the days in [start, end) summed by `by`: "day" (key: the day's start as a
-    datetime) or "node" (key: the node id)."""
-    column = "day_us" if by == "day" else "node_id"
+    datetime) or "node" (key: the node id). Hits on entries stored without their compute time
+    are credited with the node's observed median latency over the window (from the rollups)."""
     mark = dialect.placeholders(conn, 1)
     sums = ", ".join(f"SUM({name})" for name in FIELDS)
     rows = conn.exec_driver_sql(
-        f"SELECT {column}, {sums} FROM cache_stats WHERE tenant_id = {mark} AND app_id = {mark} "
-        f"AND workflow_id = {mark} AND day_us >= {mark} AND day_us < {mark} "
-        f"GROUP BY {column} ORDER BY {column}",
+        f"SELECT day_us, node_id, {sums} FROM cache_stats WHERE tenant_id = {mark} "
+        f"AND app_id = {mark} AND workflow_id = {mark} AND day_us >= {mark} AND day_us < {mark} "
+        "GROUP BY day_us, node_id ORDER BY day_us, node_id",
         (tenant_id, app_id, workflow_id, start_us // DAY_US * DAY_US, end_us),
-    )
-    found = []
-    for key, lookups, hits, stores, skipped, saved_ms, saved_cost in rows:
-        counts = NodeCounts(
-            key if by == "node" else "", int(lookups), int(hits), int(stores), int(skipped),
-            float(saved_ms), float(saved_cost),
-        )  # fmt: skip
-        found.append((from_us(key) if by == "day" else key, counts))
-    return found
+    ).all()
+    medians: dict[str, float] = {}
+    if any(row[2 + COUNTS.index("unmeasured_hits")] for row in rows):
+        medians = _node_medians(conn, tenant_id, app_id, workflow_id, start_us, end_us)
+    totals: dict[Any, list[float]] = {}
+    for day, node_id, *values in rows:
+        values = [float(v) for v in values]
+        unmeasured = values[COUNTS.index("unmeasured_hits")]
+        values[FIELDS.index("time_saved_ms")] += unmeasured * medians.get(node_id, 0.0)
+        key = from_us(day) if by == "day" else node_id
+        total = totals.setdefault(key, [0.0] * len(FIELDS))
+        for i, value in enumerate(values):
+            total[i] += value
+    return [
+        (
+            key,
+            NodeCounts(
+                key if by == "node" else "",
+                *(round(v) for v in total[: len(COUNTS)]),
+                *total[len(COUNTS) :],
+            ),
+        )
+        for key, total in totals.items()
+    ]
+
+
+def _node_medians(
+    conn: Connection, tenant_id: int, app_id: str, workflow_id: str, start_us: int, end_us: int
+) -> dict[str, float]:
+    workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
+    if workflow_pk is None:
+        return {}
+    start = start_us // HOUR_US * HOUR_US
+    end = -(-end_us // HOUR_US) * HOUR_US
+    figures = read_node_figures(conn, workflow_pk, start, end, Filters())
+    return {
+        node_id: median
+        for node_id, f in figures.items()
+        if (median := latency(f).quantile(0.5)) is not None
+    }

@@ -311,6 +311,8 @@ class CacheStat(Base):
     node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     lookups: Mapped[int] = mapped_column(BigInteger)
     hits: Mapped[int] = mapped_column(BigInteger)
+    # Hits on entries stored without elapsed_ms: they save the node's observed median.
+    unmeasured_hits: Mapped[int] = mapped_column(BigInteger)
     stores: Mapped[int] = mapped_column(BigInteger)
     skipped: Mapped[int] = mapped_column(BigInteger)
     time_saved_ms: Mapped[float] = mapped_column(Float)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("node_id", sa.String(255), nullable=False),
         sa.Column("lookups", big, nullable=False),
         sa.Column("hits", big, nullable=False),
+        sa.Column("unmeasured_hits", big, nullable=False),
         sa.Column("stores", big, nullable=False),
         sa.Column("skipped", big, nullable=False),
         sa.Column("time_saved_ms", sa.Float, nullable=False),
