@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="A cache lookup or store slower than this is a miss or is dropped, and "
         "counted as an error: the cache never holds a workflow up.",
     )
+    cache_ttl_seconds: dict[str, int] = Field(
+        default_factory=dict,
+        description="Default cache TTLs by node type, over the built-in ones (llm 86400, "
+        "knowledge-retrieval 3600, http-request 300, others 3600), as JSON, e.g. "
+        '{"llm": 3600}. Workflow and node policies override these.',
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

@@ -239,3 +239,28 @@ def test_a_hit_without_a_recorded_time_saves_the_nodes_median(
     stats = client.get(f"{WF}/statistics", headers=auth(make_key(role="read"))).json()
     assert stats["hits"] == 2
     assert stats["time_saved_ms"] == pytest.approx(2 * 200, rel=0.01)  # the median, 1% buckets
+
+
+def test_default_ttls_from_settings_under_workflow_policies(
+    db_url: str, make_key: KeyFactory
+) -> None:
+    from flowscope.api import create_app
+    from flowscope.cache.policy import PolicyError
+    from flowscope.config import Settings
+
+    settings = Settings(
+        database_url=db_url, auto_migrate=False, cache_ttl_seconds={"knowledge-retrieval": 120}
+    )
+    admin = make_key(role="admin")
+    with TestClient(create_app(settings)) as client:
+        stored = post(client, admin, "/api/v1/cache/store", {**RETRIEVAL, "value": 1})
+        expires = datetime.fromisoformat(stored["expires_at"]) - datetime.now(UTC)
+        assert timedelta(seconds=110) < expires <= timedelta(seconds=121)
+        client.put(
+            f"{WF}/policy", json={"ttl_seconds": {"knowledge-retrieval": 600}}, headers=auth(admin)
+        )
+        stored = post(client, admin, "/api/v1/cache/store", {**RETRIEVAL, "value": 2})
+        expires = datetime.fromisoformat(stored["expires_at"]) - datetime.now(UTC)
+        assert timedelta(seconds=590) < expires <= timedelta(seconds=601)
+    with pytest.raises(PolicyError):
+        create_app(Settings(database_url=db_url, cache_ttl_seconds={"llm": 0}))

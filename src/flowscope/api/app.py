@@ -18,6 +18,8 @@ from flowscope import __version__
 from flowscope.api.routes import apps, cache, health, keys, performance, runs
 from flowscope.cache.backends import open_backend
 from flowscope.cache.backends.base import FaultTolerantBackend
+from flowscope.cache.policy import CachePolicy
+from flowscope.cache.service import effective_policy
 from flowscope.cache.stats import CacheCounters
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    effective_policy(CachePolicy(), settings.cache_ttl_seconds)  # a bad default fails here
     app.state.prices = PriceBook()
     for module in (health, runs, apps, keys, performance, cache):
         app.include_router(module.router)

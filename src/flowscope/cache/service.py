@@ -29,6 +29,7 @@ from flowscope.cache.stats import CacheCounters
 from flowscope.store import dialect
 from flowscope.timeutil import now_us
 
+_NONE: Mapping[str, int] = {}
 _FAILED = frozenset({"failed", "exception", "stopped"})
 
 
@@ -86,11 +87,27 @@ def write_policy(conn: Connection, workflow_pk: int, patch: Mapping[str, Any]) -
     return policy
 
 
+def effective_policy(policy: CachePolicy, default_ttls: Mapping[str, int]) -> CachePolicy:
+    """The workflow's policy over the server's default TTLs by node type (settings)."""
+    if not default_ttls:
+        return policy
+    return CachePolicy(
+        enabled=policy.enabled,
+        ttl_seconds={**default_ttls, **policy.ttl_seconds},
+        nodes=policy.nodes,
+    )
+
+
 def _decide(
-    conn: Connection, tenant_id: int, tenant: str, call: NodeCall
+    conn: Connection,
+    tenant_id: int,
+    tenant: str,
+    call: NodeCall,
+    default_ttls: Mapping[str, int],
 ) -> tuple[Decision, str | None]:
     workflow_pk = catalog.read_workflow_pk(conn, tenant_id, call.app_id, call.workflow_id)
-    decision = decide(read_policy(conn, workflow_pk), call.node_id, call.node_type, call.config)
+    policy = effective_policy(read_policy(conn, workflow_pk), default_ttls)
+    decision = decide(policy, call.node_id, call.node_type, call.config)
     try:
         key = cache_key(
             tenant=tenant,
@@ -113,11 +130,12 @@ def lookup(
     tenant: str,
     call: NodeCall,
     counters: CacheCounters | None = None,
+    default_ttls: Mapping[str, int] = _NONE,
 ) -> Lookup:
     """A hit returns the stored entry; anything that may not be cached is a miss (and is not
     counted as a lookup). A hit saves what computing the entry took, as recorded with it (or,
     when that was not given, the node's observed median: added when statistics are read)."""
-    decision, key = _decide(conn, tenant_id, tenant, call)
+    decision, key = _decide(conn, tenant_id, tenant, call, default_ttls)
     if key is None or not decision.cacheable:
         return Lookup(False, key, False, decision.reason)
     entry = backend.get(tenant_id, key)
@@ -149,9 +167,10 @@ def store(
     elapsed_ms: float | None = None,
     cost: float | None = None,
     counters: CacheCounters | None = None,
+    default_ttls: Mapping[str, int] = _NONE,
 ) -> Stored:
     """Store a result if the policy allows it, it succeeded and it is within the size limit."""
-    decision, key = _decide(conn, tenant_id, tenant, call)
+    decision, key = _decide(conn, tenant_id, tenant, call, default_ttls)
     if key is None or not decision.cacheable or decision.ttl_seconds is None:
         return Stored(False, key, reason=decision.reason)
     if status in _FAILED:

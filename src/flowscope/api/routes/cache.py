@@ -60,6 +60,7 @@ def cache_lookup(
             principal.tenant,
             _call(body),
             request.app.state.cache_counters,
+            request.app.state.settings.cache_ttl_seconds,
         )
     entry = found.entry
     return CacheLookupResult(
@@ -88,6 +89,7 @@ def cache_store(
             elapsed_ms=body.elapsed_ms,
             cost=body.cost,
             counters=request.app.state.cache_counters,
+            default_ttls=request.app.state.settings.cache_ttl_seconds,
         )
     return CacheStoreResult(
         stored=stored.stored,
