@@ -264,3 +264,19 @@ def test_default_ttls_from_settings_under_workflow_policies(
         assert timedelta(seconds=590) < expires <= timedelta(seconds=601)
     with pytest.raises(PolicyError):
         create_app(Settings(database_url=db_url, cache_ttl_seconds={"llm": 0}))
+
+
+def test_leases_let_one_caller_compute_a_miss(client: TestClient, make_key: KeyFactory) -> None:
+    key = make_key(role="ingest")
+    leased = {**RETRIEVAL, "lease_ms": 30_000}
+    first = post(client, key, "/api/v1/cache/lookup", leased)
+    second = post(client, key, "/api/v1/cache/lookup", leased)
+    assert (first["hit"], first["lease"], second["lease"]) == (False, True, False)
+    assert post(client, key, "/api/v1/cache/lookup", RETRIEVAL)["lease"] is None  # not asked
+    # A failed computation gives the lease up: the next caller computes.
+    post(client, key, "/api/v1/cache/store", {**RETRIEVAL, "value": None, "status": "failed"})
+    assert post(client, key, "/api/v1/cache/lookup", leased)["lease"] is True
+    post(client, key, "/api/v1/cache/store", {**RETRIEVAL, "value": 3})
+    found = post(client, key, "/api/v1/cache/lookup", leased)
+    assert (found["hit"], found["value"], found["lease"]) == (True, 3, None)
+    post(client, key, "/api/v1/cache/lookup", {**RETRIEVAL, "lease_ms": 5}, status=422)

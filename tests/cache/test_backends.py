@@ -281,7 +281,7 @@ def test_waiters_stop_waiting_after_the_timeout() -> None:
     assert (found.entry.value, found.hit) == (b'"own"', False)
 
 
-@pytest.mark.parametrize("backend_kind", ["postgres", "redis"])
+@pytest.mark.parametrize("backend_kind", ["sqlite", "postgres", "redis"])
 def test_leases_exclude_other_holders(cache_url: str) -> None:
     first, second = open_backend(cache_url, timeout_s=5), open_backend(cache_url, timeout_s=5)
     assert isinstance(first, LeaseBackend) and isinstance(second, LeaseBackend)

@@ -114,3 +114,36 @@ def test_concurrent_misses_compute_once(db_url: str, tenant_id: int, tmp_path: P
         for thread in threads:
             thread.join()
     assert calls == [1] and results == ["answer"] * 8
+
+
+def test_callers_that_do_not_share_a_process_compute_once(
+    serve: Serve, make_key: KeyFactory, tenant_id: int, tmp_path: Path
+) -> None:
+    """Separate Recorders (as separate engine processes would be) through one server: the
+    first to miss takes the lease, the others wait for its result."""
+    import threading
+    import time
+
+    url = serve(free_port())
+    api_key = make_key("ingest", tenant=TENANT)
+    calls: list[int] = []
+    results: list[Any] = []
+
+    def slow() -> str:
+        calls.append(1)
+        time.sleep(0.5)
+        return "answer"
+
+    def engine_process(i: int) -> None:
+        with Recorder(url=url, api_key=api_key, spool_dir=tmp_path / str(i)) as rec:
+            cache = rec.cache(app_id="support-bot", workflow_id="triage")
+            results.append(
+                cache.get_or_compute("kb_1", "knowledge-retrieval", CONFIG, {"q": "same"}, slow)
+            )
+
+    threads = [threading.Thread(target=engine_process, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1] and results == ["answer"] * 4

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Connection
 
 from flowscope import catalog
-from flowscope.cache.backends.base import CacheBackend, Entry
+from flowscope.cache.backends.base import CacheBackend, Entry, LeaseBackend
 from flowscope.cache.keys import CacheKeyError, cache_key
 from flowscope.cache.policy import (
     MAX_VALUE_BYTES,
@@ -52,6 +52,7 @@ class Lookup:
     cacheable: bool
     reason: str | None = None
     entry: Entry | None = None
+    lease: bool | None = None  # asked for on a miss: True, compute it; False, another is
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +132,13 @@ def lookup(
     call: NodeCall,
     counters: CacheCounters | None = None,
     default_ttls: Mapping[str, int] = _NONE,
+    lease_ms: int | None = None,
 ) -> Lookup:
     """A hit returns the stored entry; anything that may not be cached is a miss (and is not
-    counted as a lookup). A hit saves what computing the entry took, as recorded with it (or,
-    when that was not given, the node's observed median: added when statistics are read)."""
+    counted as a lookup). With `lease_ms`, a miss also asks to be the one computing the
+    result (`lease`); the lease ends when the result is stored, or after `lease_ms`. A hit
+    saves what computing the entry took, as recorded with it (or, when that was not given,
+    the node's observed median: added when statistics are read)."""
     decision, key = _decide(conn, tenant_id, tenant, call, default_ttls)
     if key is None or not decision.cacheable:
         return Lookup(False, key, False, decision.reason)
@@ -152,7 +156,11 @@ def lookup(
                 time_saved_ms=entry.elapsed_ms or 0.0,
                 cost_saved=entry.cost or 0.0,
             )
-    return Lookup(entry is not None, key, True, None, entry)
+    lease = None
+    if entry is None and lease_ms is not None and isinstance(backend, LeaseBackend):
+        # Single-flight across callers and processes: one computes, the others look again.
+        lease = backend.acquire_lease(tenant_id, key, lease_ms)
+    return Lookup(entry is not None, key, True, None, entry, lease)
 
 
 def store(
@@ -174,6 +182,8 @@ def store(
     if key is None or not decision.cacheable or decision.ttl_seconds is None:
         return Stored(False, key, reason=decision.reason)
     if status in _FAILED:
+        if isinstance(backend, LeaseBackend):
+            backend.release_lease(tenant_id, key)  # the waiters compute for themselves
         return Stored(False, key, reason=f"a {status} result is never cached")
     at = (tenant_id, call.app_id, call.workflow_id, call.node_id)
     body = orjson.dumps(value)
@@ -192,6 +202,8 @@ def store(
         cost=cost,
     )
     backend.set(tenant_id, key, entry)
+    if isinstance(backend, LeaseBackend):
+        backend.release_lease(tenant_id, key)  # waiters find the entry now
     if counters is not None:
         counters.count(*at, stores=1)
     return Stored(True, key, entry.expires_at_us)

@@ -28,6 +28,17 @@ class CacheLookupRequest(BaseModel):
     inputs: dict[str, Any] = Field(default_factory=dict, description="The resolved inputs.")
 
 
+class CacheLookupWithLease(CacheLookupRequest):
+    lease_ms: int | None = Field(
+        None,
+        ge=100,
+        le=600_000,
+        description="On a miss, ask to compute the result while other callers wait: the "
+        "answer's `lease` is true for one caller at a time (for this long at most, or until "
+        "it stores the result) and false for the others, who should look up again shortly.",
+    )
+
+
 class CacheStoreRequest(CacheLookupRequest):
     value: Any = Field(description="The node's result, any JSON value (at most 1 MB encoded).")
     status: str = Field("succeeded", description="Failed or stopped results are never stored.")
@@ -44,6 +55,11 @@ class CacheLookupResult(BaseModel):
     reason: str | None = Field(None, description="Why it is not cacheable.")
     value: Any = None
     expires_at: datetime | None = None
+    lease: bool | None = Field(
+        None,
+        description="When `lease_ms` was given and it is a miss: true, compute and store it; "
+        "false, another caller is computing it.",
+    )
 
 
 class CacheStoreResult(BaseModel):

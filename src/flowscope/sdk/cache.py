@@ -34,7 +34,9 @@ _MISSING = object()
 class CacheClient(Protocol):
     """Looks results up and stores them: over HTTP, or straight into a flowscope database."""
 
-    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any]: ...
+    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any, bool | None]:
+        """(hit, value, lease): `lease` as the API's, when `lease_ms` is in the request."""
+        ...
 
     def store(self, request: dict[str, Any]) -> None: ...
 
@@ -55,11 +57,11 @@ class HttpCacheClient:
             },
         )
 
-    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any]:
+    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any, bool | None]:
         response = self._client.post("/api/v1/cache/lookup", content=orjson.dumps(request))
         response.raise_for_status()
         found = orjson.loads(response.content)
-        return bool(found["hit"]), found.get("value")
+        return bool(found["hit"]), found.get("value"), found.get("lease")
 
     def store(self, request: dict[str, Any]) -> None:
         self._client.post("/api/v1/cache/store", content=orjson.dumps(request)).raise_for_status()
@@ -93,16 +95,17 @@ class LocalCacheClient:
             request["node_type"], request["config"], request["inputs"],
         )  # fmt: skip
 
-    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any]:
+    def lookup(self, request: dict[str, Any]) -> tuple[bool, Any, bool | None]:
         from flowscope.cache import service
         from flowscope.store.engine import read_transaction
 
         with read_transaction(self._engine) as conn:
             found = service.lookup(
-                conn, self._backend, self._tenant_id, self._tenant, self._call(request)
-            )
+                conn, self._backend, self._tenant_id, self._tenant, self._call(request),
+                lease_ms=request.get("lease_ms"),
+            )  # fmt: skip
         entry = found.entry
-        return found.hit, None if entry is None else orjson.loads(entry.value)
+        return found.hit, None if entry is None else orjson.loads(entry.value), found.lease
 
     def store(self, request: dict[str, Any]) -> None:
         from flowscope.cache import service
@@ -111,7 +114,8 @@ class LocalCacheClient:
         with read_transaction(self._engine) as conn:
             service.store(
                 conn, self._backend, self._tenant_id, self._tenant, self._call(request),
-                request["value"], elapsed_ms=request.get("elapsed_ms"),
+                request["value"], status=request.get("status", "succeeded"),
+                elapsed_ms=request.get("elapsed_ms"),
             )  # fmt: skip
 
     def close(self) -> None:
@@ -203,23 +207,43 @@ class NodeCache:
             "config": dict(config),
             "inputs": dict(inputs),
         }
-        try:
-            hit, value = self._client.lookup(request)
-        except Exception as error:  # the cache must never break the workflow
-            self._fault("lookup", error)
-            hit, value = False, _MISSING
+        hit, value = self._lookup_or_wait(request)
         if node is not None:
             node.cache_hit(hit)
         if hit:
             return value  # type: ignore[no-any-return]
         started = time.perf_counter()
-        result = compute()  # its exceptions are the caller's: nothing is stored
+        try:
+            result = compute()
+        except BaseException:  # the caller's: nothing is stored, and waiters stop waiting
+            try:
+                self._client.store({**request, "value": None, "status": "failed"})
+            except Exception as error:
+                self._fault("store", error)
+            raise
         elapsed_ms = (time.perf_counter() - started) * 1000
         try:
             self._client.store({**request, "value": result, "elapsed_ms": elapsed_ms})
         except Exception as error:
             self._fault("store", error)
         return result
+
+    def _lookup_or_wait(self, request: dict[str, Any]) -> tuple[bool, Any]:
+        """Look up; on a miss another caller (in any process) is computing, wait for its
+        result until `wait_timeout`, then compute anyway."""
+        lease_ms = max(100, min(600_000, round(self.wait_timeout * 1000)))
+        deadline = time.monotonic() + self.wait_timeout
+        pause = 0.02
+        while True:
+            try:
+                hit, value, lease = self._client.lookup({**request, "lease_ms": lease_ms})
+            except Exception as error:  # the cache must never break the workflow
+                self._fault("lookup", error)
+                return False, _MISSING
+            if hit or lease is not False or time.monotonic() >= deadline:
+                return hit, value
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     def node(
         self, node_id: str, node_type: str = "code", config: Mapping[str, Any] | None = None

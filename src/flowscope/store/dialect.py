@@ -15,7 +15,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
-    Engine,
     Float,
     Integer,
     SmallInteger,
@@ -182,24 +181,6 @@ def limit_statement_time(conn: Connection, milliseconds: int) -> None:
         conn.exec_driver_sql(
             "SELECT set_config('statement_timeout', %s, true)", (f"{milliseconds}ms",)
         )
-
-
-def has_session_locks(bind: Connection | Engine) -> bool:
-    """Whether named locks held by a connection exclude other processes (PostgreSQL)."""
-    return bind.dialect.name == "postgresql"
-
-
-def try_session_lock(conn: Connection, name: str) -> bool:
-    """Take a lock named `name` for the connection's session without waiting (PostgreSQL
-    advisory lock); it lasts until `session_unlock` or the session ends."""
-    held = conn.exec_driver_sql(
-        "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)
-    ).scalar()
-    return bool(held)
-
-
-def session_unlock(conn: Connection, name: str) -> None:
-    conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
 
 
 def insert_ignore(

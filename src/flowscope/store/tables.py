@@ -297,6 +297,19 @@ class CachePolicyRow(Base):
     updated_at_us: Mapped[int] = mapped_column(Micros)
 
 
+class CacheLease(Base):
+    """Single-flight leases of the SQL cache backend: while one is live, others wait for the
+    result instead of computing it too. Leases expire on their own (a leader that dies does
+    not block anybody for longer than its lease)."""
+
+    __tablename__ = "cache_leases"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at_us: Mapped[int] = mapped_column(Micros)
+
+
 class CacheStat(Base):
     """Cache counters by tenant, workflow, node and UTC day, added to by every server process
     (buffered in memory for a few seconds, then one additive upsert per key)."""

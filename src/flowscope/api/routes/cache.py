@@ -24,6 +24,7 @@ from flowscope.schemas.cache import (
     CacheInvalidateRequest,
     CacheLookupRequest,
     CacheLookupResult,
+    CacheLookupWithLease,
     CacheStatistics,
     CacheStoreRequest,
     CacheStoreResult,
@@ -50,7 +51,7 @@ def _call(body: CacheLookupRequest) -> service.NodeCall:
 
 @router.post("/cache/lookup", response_model=CacheLookupResult, summary="Look a node result up")
 def cache_lookup(
-    body: CacheLookupRequest, request: Request, principal: CanIngest, engine: DbEngine
+    body: CacheLookupWithLease, request: Request, principal: CanIngest, engine: DbEngine
 ) -> CacheLookupResult:
     with read_transaction(engine) as conn:
         found = service.lookup(
@@ -61,6 +62,7 @@ def cache_lookup(
             _call(body),
             request.app.state.cache_counters,
             request.app.state.settings.cache_ttl_seconds,
+            body.lease_ms,
         )
     entry = found.entry
     return CacheLookupResult(
@@ -70,6 +72,7 @@ def cache_lookup(
         reason=found.reason,
         value=orjson.loads(entry.value) if entry is not None else None,
         expires_at=maybe_from_us(entry.expires_at_us) if entry is not None else None,
+        lease=found.lease,
     )
 
 

@@ -5,15 +5,13 @@ Lookups skip expired rows and `cleanup` deletes them. Writes are one atomic
 a local `statement_timeout`, so a slow cache never holds a request for long; SQLite keeps
 the engine's busy timeout (writers queue; FaultTolerantBackend's deadline bounds the wait).
 
-Cross-process single-flight leases are PostgreSQL session advisory locks, held on a pooled
-connection of their own for as long as the leader computes: they need no expiry, because
-they vanish with the session if the leader's process dies. On SQLite `acquire_lease` always
-grants: processes sharing one SQLite file rely on the in-process single-flight only.
+Cross-process single-flight leases are rows of `cache_leases` with an expiry: taken by an
+upsert that only succeeds when no live lease holds the key, released by deleting the row, and
+harmless when their holder dies (they expire). Any process may release one, so a lease taken
+during one HTTP request can end with the store of another, on another server process.
 """
 
 from __future__ import annotations
-
-import threading
 
 from sqlalchemy import Connection, Engine
 
@@ -45,9 +43,6 @@ class SQLBackend:
         self.engine = engine
         self._owns_engine = owns_engine
         self._timeout_ms = max(1, round(timeout_s * 1000))
-        self._locks = dialect.has_session_locks(engine)  # without connecting: may be down
-        self._leases: dict[tuple[int, str], Connection] = {}
-        self._leases_lock = threading.Lock()
 
     def get(self, tenant_id: int, key: str) -> Entry | None:
         with read_transaction(self.engine) as conn:
@@ -122,7 +117,9 @@ class SQLBackend:
     def cleanup(self, now_us: int | None = None) -> int:
         now = _now_us() if now_us is None else now_us
         with write_transaction(self.engine) as conn:
-            sql = f"DELETE FROM {TABLE} WHERE expires_at_us <= {_mark(conn)}"
+            mark = _mark(conn)
+            conn.exec_driver_sql(f"DELETE FROM cache_leases WHERE expires_at_us <= {mark}", (now,))
+            sql = f"DELETE FROM {TABLE} WHERE expires_at_us <= {mark}"
             return conn.exec_driver_sql(sql, (now,)).rowcount
 
     def stats(self, tenant_id: int, app_id: str, workflow_id: str) -> tuple[int, int]:
@@ -136,40 +133,29 @@ class SQLBackend:
         return int(count), int(size)
 
     def acquire_lease(self, tenant_id: int, key: str, ttl_ms: int) -> bool:
-        """PostgreSQL: a session advisory lock (`ttl_ms` unused, see the module docstring)."""
-        if not self._locks:
-            return True
-        conn = self.engine.connect()
-        try:
-            held = dialect.try_session_lock(conn, _lease_name(tenant_id, key))
-            conn.commit()  # the session lock outlives the transaction; don't idle in one
-        except BaseException:
-            conn.close()
-            raise
-        if not held:
-            conn.close()
-            return False
-        with self._leases_lock:
-            self._leases[(tenant_id, key)] = conn
-        return True
+        """True when no live lease held the key and this call took it for `ttl_ms`."""
+        now = _now_us()
+        with write_transaction(self.engine) as conn:
+            self._bound(conn)
+            values = dialect.placeholders(conn, 3)
+            taken = conn.exec_driver_sql(
+                f"INSERT INTO cache_leases (tenant_id, key, expires_at_us) VALUES ({values}) "
+                "ON CONFLICT (tenant_id, key) DO UPDATE SET expires_at_us = excluded.expires_at_us "
+                f"WHERE cache_leases.expires_at_us <= {_mark(conn)} RETURNING 1",
+                (tenant_id, key, now + max(1, ttl_ms) * 1000, now),
+            ).first()
+        return taken is not None
 
     def release_lease(self, tenant_id: int, key: str) -> None:
-        with self._leases_lock:
-            conn = self._leases.pop((tenant_id, key), None)
-        if conn is None:
-            return
-        try:
-            dialect.session_unlock(conn, _lease_name(tenant_id, key))
-            conn.commit()
-        finally:
-            conn.close()
+        with write_transaction(self.engine) as conn:
+            self._bound(conn)
+            mark = _mark(conn)
+            conn.exec_driver_sql(
+                f"DELETE FROM cache_leases WHERE tenant_id = {mark} AND key = {mark}",
+                (tenant_id, key),
+            )
 
     def close(self) -> None:
-        with self._leases_lock:
-            held, self._leases = list(self._leases.values()), {}
-        for conn in held:
-            conn.invalidate()  # ends the session, and with it its advisory locks
-            conn.close()
         if self._owns_engine:
             self.engine.dispose()
 
@@ -179,7 +165,3 @@ class SQLBackend:
 
 def _mark(conn: Connection) -> str:
     return dialect.placeholders(conn, 1)
-
-
-def _lease_name(tenant_id: int, key: str) -> str:
-    return f"flowscope:cache-lease:{tenant_id}:{key}"

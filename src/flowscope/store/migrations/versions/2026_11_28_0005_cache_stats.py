@@ -1,7 +1,8 @@
-"""Cache statistics: lookups, hits, stores, skipped values and savings by node and day.
+"""Cache statistics and leases.
 
-Why: `GET .../cache/statistics` and `.../cache/top-nodes` report what the cache saved; the
-counters are additive, so every server process adds its own.
+Why: `GET .../cache/statistics` and `.../cache/top-nodes` report what the cache saved (the
+counters are additive, so every server process adds its own); `cache_leases` lets one caller
+compute a missing result while others, in any process, wait for it.
 
 Revision ID: 0005_cache_stats
 Revises: 0004_cache_policies
@@ -39,6 +40,16 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
 
+    op.create_table(
+        "cache_leases",
+        sa.Column("tenant_id", big, nullable=False),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("expires_at_us", big, nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "key", name="pk_cache_leases"),
+        sqlite_with_rowid=False,
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("cache_leases")
     op.drop_table("cache_stats")
