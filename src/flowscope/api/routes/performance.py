@@ -63,6 +63,26 @@ def _window(days: int | None, start: datetime | None, end: datetime | None, defa
         ) from None
 
 
+def _week(days: Days = None, start: Start = None, end: End = None) -> Window:
+    return _window(days, start, end, 7)
+
+
+def _month(
+    days: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_DAYS, description="Window: this many days back (default 30)."),
+    ] = None,
+    start: Start = None,
+    end: End = None,
+) -> Window:
+    return _window(days, start, end, 30)
+
+
+WeekWindow = Annotated[Window, Depends(_week)]
+"""`days` (default 7) or `start`/`end`, as a Window; 422 naming the parameter."""
+MonthWindow = Annotated[Window, Depends(_month)]
+
+
 @contextmanager
 def _workflow(
     engine: Engine, tenant_id: int, app_id: str, workflow_id: str
@@ -91,11 +111,8 @@ def list_workflows(
     principal: CanRead,
     engine: DbEngine,
     filters: AnyFilters,
-    days: Days = None,
-    start: Start = None,
-    end: End = None,
+    window: WeekWindow,
 ) -> WorkflowOverviewList:
-    window = _window(days, start, end, 7)
     with read_transaction(engine) as conn:
         data = read_workflow_overview(conn, principal.tenant_id, app_id, window, filters)
     if data is None:
@@ -116,11 +133,8 @@ def get_summary(
     principal: CanRead,
     engine: DbEngine,
     filters: AnyFilters,
-    days: Days = None,
-    start: Start = None,
-    end: End = None,
+    window: WeekWindow,
 ) -> Summary:
-    window = _window(days, start, end, 7)
     with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_summary(conn, workflow_pk, window, filters)
 
@@ -137,11 +151,8 @@ def get_nodes(
     principal: CanRead,
     engine: DbEngine,
     filters: AnyFilters,
-    days: Days = None,
-    start: Start = None,
-    end: End = None,
+    window: WeekWindow,
 ) -> NodeList:
-    window = _window(days, start, end, 7)
     with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_nodes(conn, workflow_pk, window, filters)
 
@@ -158,14 +169,11 @@ def get_bottlenecks(
     principal: CanRead,
     engine: DbEngine,
     filters: AnyFilters,
-    days: Days = None,
-    start: Start = None,
-    end: End = None,
+    window: WeekWindow,
     threshold_percentile: Annotated[
         float, Query(gt=0, le=100, description="Which latency percentile to report (0-100].")
     ] = 90.0,
 ) -> BottleneckList:
-    window = _window(days, start, end, 7)
     with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_bottlenecks(
             conn, workflow_pk, window, filters, threshold_percentile=threshold_percentile
@@ -184,15 +192,9 @@ def get_trends(
     principal: CanRead,
     engine: DbEngine,
     filters: AnyFilters,
-    days: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_DAYS, description="Window: this many days back (default 30)."),
-    ] = None,
-    start: Start = None,
-    end: End = None,
+    window: MonthWindow,
     granularity: Literal["hour", "day"] = "day",
 ) -> Response:
-    window = _window(days, start, end, 30)
     with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         trends = read_trends(conn, workflow_pk, window, filters, granularity=granularity)
     # Serialised directly: up to 8,760 buckets need no second validation on the way out.
