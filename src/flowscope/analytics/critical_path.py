@@ -203,3 +203,33 @@ class Schedule:
             if e.node_id == node_id
         }
         return self._observed_end_us - self.replay_end_us(faster)
+
+    def rewired_end_us(self, node_id: str, off_node_id: str) -> int:
+        """When the run would end had `node_id` not waited for `off_node_id`, but for what
+        `off_node_id` itself waited for, the two running side by side; whatever waited for
+        `node_id` then waits for both (so nothing after them starts earlier than it could).
+        Observed gaps and durations are kept."""
+        executions = self.executions
+        deps = [list(d) for d in self.deps]
+        moved: set[int] = set()
+        for i, e in enumerate(executions):
+            if e.node_id != node_id:
+                continue
+            new: set[int] = set()
+            for j in deps[i]:
+                if executions[j].node_id == off_node_id:
+                    new.update(self.deps[j])
+                    moved.add(j)
+                else:
+                    new.add(j)
+            deps[i] = sorted(new)
+        if not moved:
+            return self._observed_end_us
+        for i, e in enumerate(executions):
+            if e.node_id != node_id and any(executions[j].node_id == node_id for j in deps[i]):
+                deps[i] = sorted(set(deps[i]) | {j for j in moved if j < i})
+        ends: list[int] = []
+        for i, e in enumerate(executions):
+            ready = max((ends[j] for j in deps[i]), default=self.run_start_us)
+            ends.append(ready + self.gaps[i] + e.duration_us)
+        return max(ends) + self._tail_us

@@ -332,4 +332,70 @@ class CacheStat(Base):
     cost_saved: Mapped[float] = mapped_column(Float)
 
 
+class WorkflowGraphRow(Base):
+    """A workflow's registered graph (flowscope.graphs), in the neutral JSON form; version ''
+    is the graph of every version without its own."""
+
+    __tablename__ = "workflow_graphs"
+
+    workflow_pk: Mapped[int] = mapped_column(
+        ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True
+    )
+    workflow_version: Mapped[str] = mapped_column(String(255), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    dsl_version: Mapped[str | None] = mapped_column(String(32))
+    graph: Mapped[str] = mapped_column(Text)
+    node_count: Mapped[int] = mapped_column(Integer)
+    updated_at_us: Mapped[int] = mapped_column(Micros)
+
+
+class Recommendation(Base):
+    """One advisor recommendation, unique per workflow and fingerprint (rule and nodes), so
+    regenerating updates it in place. JSON columns hold the wire shapes of
+    flowscope.schemas.advisor; `impact_score` orders the list (docs/advisor.md)."""
+
+    __tablename__ = "recommendations"
+    __table_args__ = (UniqueConstraint("workflow_pk", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workflow_pk: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    confidence: Mapped[float] = mapped_column(Float)
+    title: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str] = mapped_column(Text)
+    node_ids: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    estimated_impact: Mapped[str] = mapped_column(Text)
+    impact_score: Mapped[float] = mapped_column(Float)
+    action_steps: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at_us: Mapped[int] = mapped_column(Micros)
+    updated_at_us: Mapped[int] = mapped_column(Micros)
+    resolved_at_us: Mapped[int | None] = mapped_column(Micros)
+    dismissed_at_us: Mapped[int | None] = mapped_column(Micros)
+    dismissed_by: Mapped[str | None] = mapped_column(String(255))
+    dismiss_reason: Mapped[str | None] = mapped_column(Text)
+    # The impact score when dismissed: it comes back only if the impact grows by half.
+    dismissed_impact_score: Mapped[float | None] = mapped_column(Float)
+
+
+class RecommendationEvent(Base):
+    """The audit trail of a recommendation: created, updated, resolved, reopened, dismissed."""
+
+    __tablename__ = "recommendation_events"
+    __table_args__ = (Index("ix_recommendation_events_recommendation_id", "recommendation_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recommendation_id: Mapped[int] = mapped_column(
+        ForeignKey("recommendations.id", ondelete="CASCADE")
+    )
+    at_us: Mapped[int] = mapped_column(Micros)
+    event: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
 metadata = Base.metadata
