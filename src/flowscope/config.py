@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         "knowledge-retrieval 3600, http-request 300, others 3600), as JSON, e.g. "
         '{"llm": 3600}. Workflow and node policies override these.',
     )
+    advisor_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Advisor thresholds over the defaults, as JSON, e.g. "
+        '{"min_executions": 50, "error_rate": 0.02}; every name is listed in docs/advisor.md.',
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

@@ -20,12 +20,22 @@ from flowscope.schemas.common import error_details
 T = TypeVar("T")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The (decompressed) body, or 413 past `limit` bytes, 415 if it is not JSON."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def read_body(request: Request, limit: int, *, also: tuple[str, ...] = ()) -> bytes:
+    """The (decompressed) body, or 413 past `limit` bytes, 415 if it is not JSON (or one of
+    the media types in `also`)."""
+    content_type = media_type(request)
+    if not is_json(content_type) and content_type not in also:
+        wanted = " or ".join(("application/json", *also))
         raise HTTPException(
-            415, f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+            415, f"unsupported Content-Type {content_type or '(none)'!r}: send {wanted}"
         )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from flowscope import __version__
+from flowscope.cli.advise import advise
 from flowscope.cli.db import db
 from flowscope.cli.demo import demo
+from flowscope.cli.graph import graph
 from flowscope.cli.keys import keys
 from flowscope.cli.openapi import openapi
 from flowscope.cli.report import report
@@ -22,5 +24,5 @@ def cli() -> None:
     """
 
 
-for command in (serve, db, keys, demo, report, openapi):
+for command in (serve, db, keys, demo, report, advise, graph, openapi):
     cli.add_command(command)

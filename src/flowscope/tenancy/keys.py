@@ -31,12 +31,13 @@ _TOUCH_EVERY_US = 60_000_000
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's tenant and role."""
+    """Who is calling: the key's tenant, role and name (recorded in audit trails)."""
 
     key_id: int
     tenant_id: int
     tenant: str
     role: str
+    key_name: str = ""
 
     def may(self, permission: str) -> bool:
         return permission in _GRANTS[self.role]
@@ -134,15 +135,22 @@ def authenticate(conn: Connection, secret: str) -> tuple[Principal, bool] | None
     if not secret.startswith(KEY_PREFIX):
         return None
     row = conn.execute(
-        select(ApiKey.id, ApiKey.tenant_id, Tenant.name, ApiKey.role, ApiKey.last_used_at_us)
+        select(
+            ApiKey.id,
+            ApiKey.tenant_id,
+            Tenant.name,
+            ApiKey.role,
+            ApiKey.last_used_at_us,
+            ApiKey.name,
+        )
         .join(Tenant)
         .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at_us.is_(None))
     ).first()
     if row is None:
         return None
-    key_id, tenant_id, tenant, role, last_used = row
+    key_id, tenant_id, tenant, role, last_used, name = row
     stale = last_used is None or last_used < now_us() - _TOUCH_EVERY_US
-    return Principal(key_id, tenant_id, tenant, role), stale
+    return Principal(key_id, tenant_id, tenant, role, name), stale
 
 
 def touch_key(conn: Connection, key_id: int) -> None:

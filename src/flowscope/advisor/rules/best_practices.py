@@ -1,0 +1,236 @@
+"""Best practices, read from the workflow's graph and checked against its runs."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from statistics import median
+from typing import Any
+
+from flowscope.advisor.evidence import Evidence, SampleExecution
+from flowscope.advisor.rules.base import (
+    Finding,
+    Impact,
+    Rule,
+    enough,
+    name_of,
+    significant_saving,
+)
+from flowscope.advisor.simulate import replay_savings
+from flowscope.graphs.model import BRANCH_TYPES
+
+DEFAULT_PARALLEL_NUMS = 10
+"""Dify's default number of items a parallel iteration runs at once."""
+_RETRYING_TYPES = ("http-request", "tool")
+
+
+def temperature(config: Mapping[str, Any]) -> float | None:
+    """An LLM node's temperature (Dify: model.completion_params.temperature), if set."""
+    model = config.get("model")
+    params = model.get("completion_params") if isinstance(model, Mapping) else None
+    value = params.get("temperature") if isinstance(params, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+class NondeterministicBranchDecision(Rule):
+    """An LLM whose output only decides a branch runs with a temperature above 0.
+
+    From the graph: an `llm` node whose outputs are read only by if-else or
+    question-classifier nodes, or a question-classifier itself, with a temperature above 0.
+    The same input can then take different branches from one run to the next, and the node
+    cannot be cached. No time or money estimate: the gain is consistency (and cacheability).
+    """
+
+    id = "nondeterministic-branch-decision"
+    category = "best_practices"
+
+    def evaluate(self, evidence: Evidence) -> list[Finding]:
+        graph = evidence.graph
+        if graph is None:
+            return []
+        found = []
+        for node_id, node in graph.nodes.items():
+            stats = evidence.nodes.get(node_id)
+            if stats is None or not enough(stats, evidence):
+                continue
+            value = temperature(node.config)
+            if value is None or value <= 0:
+                continue
+            readers = graph.readers(node_id)
+            if node.type == "llm":
+                if not readers or any(graph.nodes[r].type not in BRANCH_TYPES for r in readers):
+                    continue
+                decides = ", ".join(readers)
+            elif node.type == "question-classifier":
+                decides = node_id
+            else:
+                continue
+            found.append(
+                self.finding(
+                    evidence,
+                    title=f"{name_of(stats)} decides a branch at temperature {value:g}",
+                    description=(
+                        f"{name_of(stats)}'s output only feeds the branch decision of "
+                        f"{decides}, yet it samples at temperature {value:g}: the same input can "
+                        "route differently from one run to the next, and the node cannot be "
+                        "cached."
+                    ),
+                    node_ids=[node_id],
+                    figures={"temperature": value, "read_by": readers, "node_type": node.type},
+                    sample_size=stats.executions,
+                    impact=Impact(),
+                    confidence=1.0,  # read from the graph
+                    severity="medium",
+                    steps=(
+                        f"Set the temperature of {node_id} to 0.",
+                        "Then let the result cache serve repeated inputs (it caches "
+                        "temperature-0 LLM nodes).",
+                    ),
+                )
+            )
+        return found
+
+
+class NoRetryOrErrorHandling(Rule):
+    """An HTTP request or tool node has neither retries nor an error strategy.
+
+    From the graph: the node's `retry_config.retry_enabled` is not true and it has no
+    `error_strategy` (fail branch or default value), so one transient upstream error fails
+    the whole run. Severity follows the node's observed failure rate; the impact is the
+    share of runs that saw it fail.
+    """
+
+    id = "no-retry-or-error-handling"
+    category = "best_practices"
+
+    def evaluate(self, evidence: Evidence) -> list[Finding]:
+        graph = evidence.graph
+        if graph is None:
+            return []
+        found = []
+        for node_id, node in graph.nodes.items():
+            stats = evidence.nodes.get(node_id)
+            if node.type not in _RETRYING_TYPES or stats is None or not enough(stats, evidence):
+                continue
+            retry = node.config.get("retry_config")
+            retries = isinstance(retry, Mapping) and retry.get("retry_enabled") is True
+            if retries or node.config.get("error_strategy"):
+                continue
+            rate = stats.error_rate
+            severity = "high" if rate >= 0.05 else "medium" if rate >= 0.01 else "low"
+            found.append(
+                self.finding(
+                    evidence,
+                    title=f"{name_of(stats)} has no retries and no error handling",
+                    description=(
+                        f"{name_of(stats)} ({node.type}) calls out of the workflow without "
+                        f"retries or an error strategy; it failed in {rate:.1%} of its "
+                        f"{stats.executions} executions in the window."
+                    ),
+                    node_ids=[node_id],
+                    figures={"error_rate": rate, "failed": stats.failed, "node_type": node.type},
+                    sample_size=stats.executions,
+                    impact=Impact(error_rate=stats.failed / max(1, evidence.runs) or None),
+                    confidence=1.0,
+                    severity=severity,
+                    steps=(
+                        "Turn on retries (retry_config: 2-3 attempts with a short interval) for "
+                        "transient errors.",
+                        "Set an error strategy: a fail branch, or a default value when the "
+                        "result is optional.",
+                    ),
+                )
+            )
+        return found
+
+
+class SequentialIteration(Rule):
+    """An iteration runs its items one after another although each item is slow.
+
+    From the graph: an `iteration` without `is_parallel`. From the sampled runs: the number
+    of items and the container's time. The saving replays each run with the container taking
+    ceil(items / 10) / items of its time (Dify runs 10 items at once by default) and fires
+    when the median saving is significant (`min_saving_ms` or `min_saving_share`).
+    """
+
+    id = "sequential-iteration"
+    category = "best_practices"
+
+    def evaluate(self, evidence: Evidence) -> list[Finding]:
+        graph = evidence.graph
+        if graph is None:
+            return []
+        found = []
+        for node_id, node in graph.nodes.items():
+            stats = evidence.nodes.get(node_id)
+            if node.type != "iteration" or stats is None or not enough(stats, evidence):
+                continue
+            if node.config.get("is_parallel") is True:
+                continue
+            items = _items_per_execution(evidence, node_id)
+            if not items or median(items.values()) < 2:
+                continue
+            width = node.config.get("parallel_nums")
+            width = width if isinstance(width, int) and width > 1 else DEFAULT_PARALLEL_NUMS
+
+            faster = functools.partial(_in_parallel, node_id=node_id, width=width, items=items)
+            savings = replay_savings(evidence.sample, evidence.needs(), faster)
+            if not significant_saving(savings.median_ms, evidence):
+                continue
+            found.append(
+                self.finding(
+                    evidence,
+                    title=f"{name_of(stats)} runs its items one at a time",
+                    description=(
+                        f"{name_of(stats)} iterates over {median(items.values()):.0f} items "
+                        f"(median) sequentially, taking {stats.p50_ms or 0:.0f} ms (p50). Run "
+                        f"in parallel ({width} at once), the median run would be "
+                        f"{savings.median_ms:.0f} ms shorter."
+                    ),
+                    node_ids=[node_id],
+                    figures={
+                        "median_items": median(items.values()),
+                        "p50_ms": stats.p50_ms,
+                        "parallel_nums": width,
+                        "median_saving_ms_per_run": savings.median_ms,
+                        "sampled_runs": savings.runs,
+                    },
+                    sample_size=len(items),
+                    impact=Impact(latency_ms_per_run=savings.median_ms),
+                    confidence=min(1.0, len(items) / 100),
+                    steps=(
+                        f"Turn on parallel mode for {node_id} (is_parallel, up to {width} items "
+                        "at once) if the items do not depend on each other.",
+                        "Watch the providers' rate limits when items call LLMs or APIs.",
+                    ),
+                )
+            )
+        return found
+
+
+def _in_parallel(
+    e: SampleExecution, *, node_id: str, width: int, items: dict[str, int]
+) -> int | None:
+    """The container's time with its items run `width` at a time."""
+    if e.node_id != node_id or e.end_us is None or items.get(e.id, 0) < 2:
+        return None
+    k = items[e.id]
+    return round((e.end_us - e.start_us) * math.ceil(k / width) / k)
+
+
+def _items_per_execution(evidence: Evidence, container_id: str) -> dict[str, int]:
+    """Items each sampled execution of the container ran (distinct child indexes)."""
+    found: dict[str, int] = {}
+    for run in evidence.sample:
+        ids = {e.id for e in run.executions if e.node_id == container_id}
+        indexes: dict[str, set[int]] = defaultdict(set)
+        for e in run.executions:
+            if e.parent_id in ids and e.index is not None:
+                indexes[e.parent_id].add(e.index)
+        for execution_id in ids:
+            found[execution_id] = len(indexes.get(execution_id, ()))
+    return found
