@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from rich.table import Table
 
 from flowscope import catalog
 from flowscope.advisor.generate import generate_recommendations
@@ -13,7 +12,7 @@ from flowscope.advisor.lifecycle import read_recommendations
 from flowscope.advisor.thresholds import ThresholdError, make_thresholds
 from flowscope.cli.database import open_database
 from flowscope.cli.options import database_url_option, json_option
-from flowscope.cli.output import console, fail, print_json
+from flowscope.cli.output import fail, print_json
 from flowscope.cli.report import DEFAULT_TENANT, IsoDateTime, read_tenant_id
 from flowscope.config import Settings
 from flowscope.performance.window import MAX_DAYS, make_window
@@ -129,15 +128,23 @@ def advise(
 
 
 def print_recommendations(data: list[RecommendationPublic]) -> None:
-    table = Table(show_lines=True)
-    for column in ("#", "severity", "category", "recommendation", "impact", "status"):
-        table.add_column(column, overflow="fold")
+    """One block per recommendation: plain lines (ids and steps get copied from them, so they
+    are never cut or wrapped by us; the terminal wraps long ones)."""
     for rec in data:
-        body = f"[bold]{rec.title}[/bold]\n{rec.description}"
-        body += "".join(f"\n  - {step}" for step in rec.action_steps)
-        body += f"\n[dim]{rec.rule_id}, confidence {rec.confidence:.0%}[/dim]"
-        table.add_row(str(rec.id), rec.severity, rec.category, body, _impact(rec), rec.status)
-    console.print(table)
+        colour = _COLOURS.get(rec.severity)
+        head = click.style(f"{rec.severity.upper():<8}", fg=colour, bold=True)
+        click.echo(f"{head} #{rec.id} {rec.category}: {rec.title}")
+        click.echo(f"  {rec.description}")
+        click.echo(f"  impact: {_impact(rec)}; confidence {rec.confidence:.0%}; "
+                   f"evidence: {rec.evidence.sample_size:,} ({rec.rule_id})")  # fmt: skip
+        for number, step in enumerate(rec.action_steps, start=1):
+            click.echo(f"  {number}. {step}")
+        if rec.status == "dismissed":
+            click.echo(f"  dismissed by {rec.dismissed_by}: {rec.dismiss_reason or '(no reason)'}")
+        click.echo()
+
+
+_COLOURS = {"critical": "red", "high": "yellow", "medium": "cyan", "low": "white"}
 
 
 def _impact(rec: RecommendationPublic) -> str:
@@ -149,4 +156,4 @@ def _impact(rec: RecommendationPublic) -> str:
         parts.append(f"-{i.cost_per_1k_runs:,.4g}/1k runs")
     if i.error_rate:
         parts.append(f"-{i.error_rate:.1%} failed runs")
-    return "\n".join(parts) or "-"
+    return ", ".join(parts) or "none in numbers"
