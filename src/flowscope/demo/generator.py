@@ -6,8 +6,9 @@ last predecessor finished, lasts a lognormal draw (LLM: latency + completion tok
 speed), and may retry, fail, fail-but-be-handled ("exception") or be a cache hit. A failure
 stops the run: nodes not yet started never run, nodes in flight are "stopped" at that instant.
 
-The planted facts (latency regression, slow node off the critical path, unpriced model) are
-documented in `flowscope.demo.workflows`. Same seed and same `end` give identical output.
+The planted facts (latency regression, slow node off the critical path, unpriced model, a
+failing node, ...) are documented in `flowscope.demo.workflows`. Same seed and same `end`
+give identical output.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from statistics import NormalDist
 from typing import Any
 
 from flowscope.demo.workflows import (
+    MAX_RETRIES,
     MODEL_MS_PER_TOKEN,
     REGRESSION,
+    RETRY_INTERVAL_MS,
     DemoNode,
     DemoWorkflow,
     demo_workflows,
@@ -48,8 +51,6 @@ _ERRORS = {
     "code": "KeyError: 'customer_id'",
     "tool": "Tool invocation failed: upstream returned 502 Bad Gateway",
 }
-_RETRY_INTERVAL_MS = 1000.0
-_MAX_RETRIES = 2
 
 # Standard normal quantiles at i/1024 (ends clipped near +-3.9): a table lookup with linear
 # interpolation draws a normal in half the time of random.gauss, and the tails are capped anyway.
@@ -270,7 +271,7 @@ class _Simulator:
             if r < step.fail:
                 # Failed calls report no usage; nodes with retries gave up after the last one.
                 d["status"], d["error"] = "failed", step.error
-                retries = _MAX_RETRIES if step.has_retries else 0
+                retries = MAX_RETRIES if step.has_retries else 0
                 ms *= 0.3 + 0.7 * rng.random()
                 self.failed = True
             elif r < step.exception:
@@ -285,7 +286,7 @@ class _Simulator:
             if retries:
                 # Each earlier attempt ran part of the way, then the engine waited to retry.
                 d["retry_count"] = retries
-                ms += retries * (_RETRY_INTERVAL_MS + 0.5 * ms)
+                ms += retries * (RETRY_INTERVAL_MS + 0.5 * ms)
         d["started_at"] = start
         d["finished_at"] = start + ms / 1000.0
         return d

@@ -16,12 +16,28 @@ Planted facts that tests, docs and analytics can rely on:
   (~4% of its runs) calls a self-hosted model that no price table knows.
 - `iteration`: `research-copilot/deep-research` runs `research_each` over 3-6 queries, three
   child nodes per item, one item after the other.
+- `INDEPENDENT_SEQUENTIAL`: in `sales-outreach/meeting-prep`, `talking_points` is drawn after
+  `questions` but its prompt reads only `briefing` and `merge_sources` (see
+  `flowscope.demo.graphs`); run side by side, a run would end ~1.8 s (the time of
+  `questions`) sooner.
+- `FAILING_NODE`: in `sales-outreach/lead-enrichment`, the HTTP node `social_profile` fails
+  in ~15% of its executions, with neither retries nor an error strategy in its graph, so each
+  failure fails the run.
+- `NONDETERMINISTIC_BRANCH`: in `sales-outreach/lead-enrichment`, the LLM node `qualify`
+  samples at temperature 0.7 although only the if-else `is_qualified` reads its output.
+
+The registered graphs (`flowscope.demo.graphs`) agree with these parameters: nodes with a
+`retry_rate` have a `retry_config`, nodes with an `exception_rate` an `error_strategy`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+# What the engine does between attempts of a node with retries (Dify's retry_config).
+MAX_RETRIES = 2
+RETRY_INTERVAL_MS = 1000.0
 
 # Output speed of each model, ms per completion token: LLM time is latency + tokens x speed.
 MODEL_MS_PER_TOKEN: dict[str, float] = {
@@ -120,6 +136,23 @@ class SlowNodeFacts:
     node_id: str
 
 
+class PlantedNode(NamedTuple):
+    """A node a planted fact is about."""
+
+    app_id: str
+    workflow_id: str
+    node_id: str
+
+
+class PlantedEdge(NamedTuple):
+    """A drawn edge `first -> second` that a planted fact is about."""
+
+    app_id: str
+    workflow_id: str
+    first: str
+    second: str
+
+
 REGRESSION = RegressionFacts(
     app_id="support-assistant",
     workflow_id="support-rag",
@@ -131,6 +164,14 @@ SLOW_OFF_CRITICAL_PATH = SlowNodeFacts(
     app_id="research-copilot", workflow_id="doc-summarizer", node_id="render_cover"
 )
 UNPRICED_MODEL = ("selfhosted", "acme-translate-7b")
+INDEPENDENT_SEQUENTIAL = PlantedEdge(
+    "sales-outreach", "meeting-prep", "questions", "talking_points"
+)
+"""`talking_points` waits for `questions` but reads none of its outputs."""
+FAILING_NODE = PlantedNode("sales-outreach", "lead-enrichment", "social_profile")
+"""Fails ~15% of the time, without retries or an error strategy."""
+NONDETERMINISTIC_BRANCH = PlantedNode("sales-outreach", "lead-enrichment", "qualify")
+"""An LLM at temperature 0.7 whose output only decides a branch."""
 
 
 def _topological_order(workflow: DemoWorkflow) -> tuple[str, ...]:
@@ -346,7 +387,15 @@ DEEP_RESEARCH = DemoWorkflow(
         _llm("write_report", "Write report", *_SONNET, 6000, 900, median_ms=1200),
         _llm("critique", "Critique report", *_DEEPSEEK, 7000, 300, median_ms=900),
         _code("word_count", "Word count", median_ms=8),
-        _tool("check_links", "Check links", median_ms=1500, tail=0.05, exception_rate=0.02),
+        # Best effort: no retries, a default value when it fails.
+        _tool(
+            "check_links",
+            "Check links",
+            median_ms=1500,
+            tail=0.05,
+            exception_rate=0.02,
+            retry_rate=0.0,
+        ),
         _aggregate("review", "Collect review"),
         _llm("revise_report", "Revise report", *_4O, 8000, 800, median_ms=1000),
         _code("to_markdown", "Render Markdown"),
@@ -418,10 +467,12 @@ LEAD_ENRICHMENT = DemoWorkflow(
         _start(),
         _code("normalize_lead", "Normalize lead"),
         _http("company_api", "Company data API", median_ms=350),
-        _http("social_profile", "Social profile", median_ms=500, exception_rate=0.03),
+        # The planted failing node: a flaky upstream API, no retries, no error strategy.
+        _http("social_profile", "Social profile", median_ms=500, fail_rate=0.15, retry_rate=0.0),
         _retrieval("crm_notes", "CRM notes"),
         _tool("scrape_website", "Scrape website", median_ms=1800, tail=0.05),
         _code("merge_profile", "Merge profile"),
+        # Decides the branch alone, at temperature 0.7 (see flowscope.demo.graphs).
         _llm("qualify", "Qualify lead", *_MINI, 1500, 40, median_ms=400),
         _if("is_qualified", "Qualified?", ("write_email", 0.55), ("reject_note", 0.45)),
         _llm("write_email", "Write email", *_HAIKU, 2200, 350, median_ms=500),
@@ -471,7 +522,9 @@ MEETING_PREP = DemoWorkflow(
         "start > calendar account_notes news_search linkedin",
         "calendar account_notes news_search linkedin > merge_sources",
         "merge_sources > briefing",
-        "briefing > talking_points questions agenda",
+        "briefing > questions agenda",
+        # Drawn in a row, but talking_points reads only briefing: the planted independent pair.
+        "questions > talking_points",
         "talking_points questions agenda > bundle",
         "bundle > format_brief",
         "format_brief > send_email",
