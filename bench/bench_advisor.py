@@ -73,9 +73,7 @@ def main() -> None:
             for _ in range(args.calls):
                 with read_transaction(engine) as conn:
                     t0 = time.perf_counter()
-                    evidence = gather(
-                        conn, pk, window, thresholds, prices=prices, default_ttls={}
-                    )
+                    evidence = gather(conn, pk, window, thresholds, prices=prices, default_ttls={})
                     gathering.append(time.perf_counter() - t0)
                 with write_transaction(engine) as conn:
                     t0 = time.perf_counter()

@@ -33,8 +33,18 @@ from flowscope.runs.rows import NODE_COLUMNS
 from flowscope.store import dialect
 from flowscope.timeutil import to_us
 
-HOURLY_TRENDS_MAX_DAYS = 14
-"""Windows up to this long are searched for regressions hour by hour, longer ones by day."""
+TREND_MIN_DAYS = 28
+TREND_MAX_DAYS = 90
+
+
+def trend_window(window: Window) -> Window:
+    """Where regressions are searched: four times the analysed window (at least 28 days, at
+    most 90, never shorter than the window itself), ending where it ends."""
+    days = min(max(4 * window.hours // 24, TREND_MIN_DAYS), TREND_MAX_DAYS)
+    span = max(days * 24 * HOUR_US, window.end_us - window.start_us)
+    return Window(window.end_us - span, window.end_us)
+
+
 _N = {name: i for i, name in enumerate(NODE_COLUMNS)}
 _CHUNK = 500
 
@@ -76,12 +86,14 @@ def gather(
          float(f.sums.get("cost", 0.0)))
         for day, f in sorted(days.items())
     ]  # fmt: skip
-    granularity = "hour" if window.hours <= HOURLY_TRENDS_MAX_DAYS * 24 else "day"
-    trends = read_trends(conn, workflow_pk, window, filters, granularity=granularity)
+    # A change needs a baseline before it: search a longer window ending at the same time,
+    # and keep the changes that start inside the analysed one.
+    trends = read_trends(conn, workflow_pk, trend_window(window), filters, granularity="hour")
     evidence.regressions = [
         RegressionFact(r.metric, r.node_id, to_us(r.starts_at), r.before, r.after,
                        r.change_pct, r.confidence)
         for r in trends.regressions
+        if to_us(r.starts_at) >= window.start_us
     ]  # fmt: skip
     evidence.sample = read_sample(conn, workflow_pk, window, thresholds.sample_runs)
     found = read_graph(conn, workflow_pk) or read_latest_graph(conn, workflow_pk)

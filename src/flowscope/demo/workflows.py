@@ -23,6 +23,9 @@ Planted facts that tests, docs and analytics can rely on:
 - `FAILING_NODE`: in `sales-outreach/lead-enrichment`, the HTTP node `social_profile` fails
   in ~15% of its executions, with neither retries nor an error strategy in its graph, so each
   failure fails the run.
+- `REPEATED_INPUTS`: in `support-assistant/support-rag`, the temperature-0 LLM node
+  `classify_intent` sees inputs from a skewed pool of 40 questions, and the engine never
+  serves it from a cache: most of its calls repeat one made earlier the same day.
 - `NONDETERMINISTIC_BRANCH`: in `sales-outreach/lead-enrichment`, the LLM node `qualify`
   samples at temperature 0.7 although only the if-else `is_qualified` reads its output.
 
@@ -172,6 +175,8 @@ FAILING_NODE = PlantedNode("sales-outreach", "lead-enrichment", "social_profile"
 """Fails ~15% of the time, without retries or an error strategy."""
 NONDETERMINISTIC_BRANCH = PlantedNode("sales-outreach", "lead-enrichment", "qualify")
 """An LLM at temperature 0.7 whose output only decides a branch."""
+REPEATED_INPUTS = PlantedNode("support-assistant", "support-rag", "classify_intent")
+"""A temperature-0 LLM that sees the same few questions again and again, never cached."""
 
 
 def _topological_order(workflow: DemoWorkflow) -> tuple[str, ...]:
@@ -292,7 +297,7 @@ SUPPORT_RAG = DemoWorkflow(
         _http("load_history", "Load conversation history", median_ms=120),
         _llm("rewrite_query", "Rewrite query", *_HAIKU, 380, 60, median_ms=420, sigma=0.25),
         # temperature 0 and a skewed pool of questions: the cache analysis finds repeats here.
-        _llm("classify_intent", "Classify", *_MINI, 520, 8, input_pool=150, cache_rate=0.2),
+        _llm("classify_intent", "Classify", *_MINI, 520, 8, input_pool=40),
         _if("route", "FAQ or complex?", ("faq_search", 0.6), ("docs_search", 0.4)),
         _retrieval("faq_search", "Search FAQ", input_pool=300, cache_rate=0.1),
         _llm("faq_answer", "Answer from FAQ", *_MINI, 1400, 180),

@@ -158,7 +158,7 @@ class TrendBucket(BaseModel):
 class Regression(BaseModel):
     metric: str = Field(
         description="latency_p50_ms, latency_p95_ms, error_rate, cost_per_run, tokens_per_run, "
-        "or node_latency_p50_ms (with node_id)."
+        "or node_latency_mean_ms (with node_id)."
     )
     node_id: str | None = None
     starts_at: datetime

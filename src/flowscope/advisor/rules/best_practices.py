@@ -127,7 +127,7 @@ class NoRetryOrErrorHandling(Rule):
                     evidence,
                     title=f"{name_of(stats)} has no retries and no error handling",
                     description=(
-                        f"{name_of(stats)} ({node.type}) calls out of the workflow without "
+                        f"{name_of(stats)}, a {node.type} node, calls out of the workflow without "
                         f"retries or an error strategy; it failed in {rate:.1%} of its "
                         f"{stats.executions} executions in the window."
                     ),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-from statistics import median
 
+import numpy as np
 from scipy import stats
 
 from flowscope.advisor.evidence import Evidence, SampleExecution
@@ -142,9 +142,9 @@ class OutputLengthDrivesLatency(Rule):
 
     Over the sampled executions, fires when the Spearman correlation of completion tokens and
     latency is at least `output_latency_correlation` and significant, and capping outputs at
-    their median length would save a significant run time. The time per output token is the
-    Theil-Sen slope; the saving replays each sampled run with the node's longer outputs cut
-    to the median length.
+    their 90th percentile (a max_tokens that cuts only the longest tenth) would save a
+    significant run time. The time per output token is the Theil-Sen slope; the saving
+    replays each sampled run with the node's longest outputs cut to that length.
     """
 
     id = "output-length-drives-latency"
@@ -171,7 +171,7 @@ class OutputLengthDrivesLatency(Rule):
             slope = float(stats.theilslopes(times, tokens).slope)  # ms per token
             if slope <= 0:
                 continue
-            cap = median(tokens)
+            cap = float(np.percentile(tokens, 90))
             savings = replay_savings(
                 evidence.sample,
                 evidence.needs(),
@@ -186,7 +186,7 @@ class OutputLengthDrivesLatency(Rule):
                     description=(
                         f"Each output token adds about {slope:.1f} ms to {name_of(node)} "
                         f"(Spearman rho {rho:.2f} over {len(points)} executions). Capping "
-                        f"outputs at the median length ({cap:.0f} tokens) would shorten runs "
+                        f"outputs at their p90 length ({cap:.0f} tokens) would shorten runs "
                         f"by {savings.mean_ms:.0f} ms on average."
                     ),
                     node_ids=[node.node_id],
@@ -194,7 +194,7 @@ class OutputLengthDrivesLatency(Rule):
                         "spearman_rho": float(rho),
                         "p_value": float(p_value),
                         "ms_per_output_token": slope,
-                        "median_completion_tokens": cap,
+                        "p90_completion_tokens": cap,
                         "max_completion_tokens": max(tokens),
                         "mean_saving_ms_per_run": savings.mean_ms,
                     },
@@ -202,8 +202,8 @@ class OutputLengthDrivesLatency(Rule):
                     impact=Impact(latency_ms_per_run=savings.mean_ms),
                     confidence=1 - float(p_value),
                     steps=(
-                        f"Set max_tokens near {max(cap, 1):.0f} and ask for concise output in "
-                        "the prompt.",
+                        f"Set max_tokens near {max(cap, 1):.0f} (the p90 of its outputs) and ask "
+                        "for concise output in the prompt.",
                         "Stream the answer to users so they read while it is generated.",
                         "Try a faster model of the same provider for this node.",
                     ),

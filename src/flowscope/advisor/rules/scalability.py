@@ -12,7 +12,7 @@ _LABELS = {
     "latency_p50_ms": ("median run time", "ms"),
     "latency_p95_ms": ("p95 run time", "ms"),
     "cost_per_run": ("cost per run", ""),
-    "node_latency_p50_ms": ("median latency", "ms"),
+    "node_latency_mean_ms": ("mean latency", "ms"),
 }
 
 
