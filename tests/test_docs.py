@@ -56,3 +56,17 @@ def test_every_endpoint_is_documented() -> None:
 def test_committed_openapi_is_current() -> None:
     committed = json.loads((DOCS / "openapi.json").read_text())
     assert committed == json.loads(openapi_document()), "docs/openapi.json is stale: make openapi"
+
+
+def test_every_advisor_rule_and_threshold_is_documented() -> None:
+    from dataclasses import fields
+
+    from flowscope.advisor.rules import RULES
+    from flowscope.advisor.thresholds import Thresholds
+
+    advisor_doc = (DOCS / "advisor.md").read_text()
+    for rule in RULES:
+        assert f"| `{rule.id}` | {rule.category} |" in advisor_doc, f"rule {rule.id} undocumented"
+    for field in fields(Thresholds):
+        default = getattr(Thresholds(), field.name)
+        assert f"| `{field.name}` | {default:g} |" in advisor_doc, f"threshold {field.name}"

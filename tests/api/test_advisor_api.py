@@ -194,3 +194,21 @@ def test_filters_and_errors(client: TestClient, make_key: KeyFactory) -> None:
     other = make_key("admin", tenant="globex")
     assert client.get(RECS, headers=auth(other)).status_code == 404
     assert client.post(RECS, json={}, headers=auth(other)).status_code == 404
+
+
+def test_graphs_per_version(client: TestClient, make_key: KeyFactory) -> None:
+    key = make_key("admin")
+    put_graph(client, key, graph("start"))
+    response = client.put(
+        f"{BASE}/graph", params={"workflow_version": "v2"}, json=graph("summarize"),
+        headers=auth(key),
+    )  # fmt: skip
+    assert response.status_code == 200 and response.json()["workflow_version"] == "v2"
+
+    def independent(**params: str) -> list[Any]:
+        body = client.get(f"{BASE}/graph", params=params, headers=auth(key)).json()
+        return [(e["source"], e["target"]) for e in body["independent_edges"]]
+
+    assert independent() == [("summarize", "keywords")]  # the graph of every version
+    assert independent(workflow_version="v2") == []  # v2's own graph
+    assert independent(workflow_version="v1") == [("summarize", "keywords")]  # falls back
