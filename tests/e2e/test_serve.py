@@ -72,8 +72,28 @@ def test_serve_on_embedded_sqlite(tmp_path: Path) -> None:
     server = start_server(["--database-url", url], log=tmp_path / "serve.log")  # migrates on start
     try:
         exercise(server.url, create_key(url, "ingest"), create_key(url, "read"))
+        advise(server.url, create_key(url, "admin"))
     finally:
         server.stop()
+
+
+def advise(base: str, admin_key: str) -> None:
+    """A real user's Dify export registered over HTTP, then the advisor run on the e2e runs."""
+    dsl = Path(__file__).parents[3] / "shared" / "dify-dsl" / "svcvit_translation_workflow.yml"
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    with httpx.Client(base_url=base, timeout=30) as http:
+        graph = http.put(
+            "/api/v1/apps/support-bot/workflows/triage/graph",
+            content=dsl.read_bytes(),
+            headers={**headers, "Content-Type": "application/yaml"},
+        )
+        assert graph.status_code == 200, graph.text
+        assert (graph.json()["dsl_version"], graph.json()["node_count"]) == ("0.1.0", 8)
+        recs = "/api/v1/apps/support-bot/workflows/triage/optimization/recommendations"
+        made = http.post(recs, json={"days": 30, "end": "2026-11-02T00:00:00Z"}, headers=headers)
+        assert made.status_code == 200, made.text
+        # One finished run is not enough evidence for any rule.
+        assert (made.json()["runs_in_window"], made.json()["data"]) == (2, [])
 
 
 def test_serve_on_postgres_with_two_workers(tmp_path: Path, scratch_postgres_database: str) -> None:
