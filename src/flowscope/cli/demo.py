@@ -66,6 +66,10 @@ def demo(runs: int, seed: int, database_url: str, host: str, port: int, serve: b
     click.echo(f"try: curl -H 'Authorization: Bearer {key}' {base}/api/v1/apps")
     bottlenecks = "apps/support-assistant/workflows/support-rag/performance/bottlenecks"
     click.echo(f"     curl -H 'Authorization: Bearer {key}' {base}/api/v1/{bottlenecks}")
+    click.echo(
+        "     flowscope advise --app sales-outreach --workflow meeting-prep --generate"
+        + ("" if database_url == Settings().database_url else f" --database-url {database_url}")
+    )
     if serve:
         click.echo(f"serving on {base} (Ctrl+C to stop)")
         run_server(database_url, host, port, workers=1, log_level="warning")

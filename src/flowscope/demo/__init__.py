@@ -8,22 +8,34 @@
 
 from flowscope.demo.generator import generate_batches, generate_runs
 from flowscope.demo.workflows import (
+    FAILING_NODE,
+    INDEPENDENT_SEQUENTIAL,
+    NONDETERMINISTIC_BRANCH,
     REGRESSION,
+    REPEATED_INPUTS,
     SLOW_OFF_CRITICAL_PATH,
     UNPRICED_MODEL,
     DemoNode,
     DemoWorkflow,
+    PlantedEdge,
+    PlantedNode,
     RegressionFacts,
     SlowNodeFacts,
     demo_workflows,
 )
 
 __all__ = [
+    "FAILING_NODE",
+    "INDEPENDENT_SEQUENTIAL",
+    "NONDETERMINISTIC_BRANCH",
     "REGRESSION",
+    "REPEATED_INPUTS",
     "SLOW_OFF_CRITICAL_PATH",
     "UNPRICED_MODEL",
     "DemoNode",
     "DemoWorkflow",
+    "PlantedEdge",
+    "PlantedNode",
     "RegressionFacts",
     "SlowNodeFacts",
     "demo_workflows",
