@@ -79,7 +79,8 @@ def test_serve_on_embedded_sqlite(tmp_path: Path) -> None:
 
 def advise(base: str, admin_key: str) -> None:
     """A real user's Dify export registered over HTTP, then the advisor run on the e2e runs."""
-    dsl = Path(__file__).parents[3] / "shared" / "dify-dsl" / "svcvit_translation_workflow.yml"
+    fixtures = Path(__file__).parents[1] / "graphs" / "fixtures" / "real"
+    dsl = fixtures / "svcvit_translation_workflow.yml"
     headers = {"Authorization": f"Bearer {admin_key}"}
     with httpx.Client(base_url=base, timeout=30) as http:
         graph = http.put(

@@ -13,7 +13,7 @@ from flowscope.graphs import GraphEdge, GraphError, WorkflowGraph, parse_dify_ds
 from flowscope.graphs.neutral import MAX_EDGES, MAX_NODES
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REAL = Path(__file__).resolve().parents[3] / "shared" / "dify-dsl"
+REAL = FIXTURES / "real"
 
 
 def pipeline() -> WorkflowGraph:
