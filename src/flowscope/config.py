@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         description="Advisor thresholds over the defaults, as JSON, e.g. "
         '{"min_executions": 50, "error_rate": 0.02}; every name is listed in docs/advisor.md.',
     )
+    metrics_public: bool = Field(
+        False,
+        description="Serve GET /metrics without a key, with every tenant's figures (for a "
+        "Prometheus on a private network); otherwise it takes a read key and shows its tenant.",
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

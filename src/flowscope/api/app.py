@@ -16,7 +16,16 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flowscope import __version__
 from flowscope.advisor.thresholds import make_thresholds
-from flowscope.api.routes import advisor, apps, cache, health, keys, performance, runs
+from flowscope.api.routes import (
+    advisor,
+    apps,
+    cache,
+    health,
+    keys,
+    metrics,
+    performance,
+    runs,
+)
 from flowscope.cache.backends import open_backend
 from flowscope.cache.backends.base import FaultTolerantBackend
 from flowscope.cache.policy import CachePolicy
@@ -98,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     effective_policy(CachePolicy(), settings.cache_ttl_seconds)  # a bad default fails here
     app.state.advisor_thresholds = make_thresholds(settings.advisor_thresholds)
     app.state.prices = PriceBook()
-    for module in (health, runs, apps, keys, performance, cache, advisor):
+    for module in (health, runs, apps, keys, performance, cache, advisor, metrics):
         app.include_router(module.router)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)

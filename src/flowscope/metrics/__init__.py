@@ -1,0 +1,1 @@
+"""Exports of flowscope's figures to other monitoring systems (Prometheus)."""
