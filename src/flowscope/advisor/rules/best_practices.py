@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from statistics import median
 from typing import Any
 
-from flowscope.advisor.evidence import Evidence, SampleExecution
+from flowscope.advisor.evidence import Evidence, NodeStats, SampleExecution
 from flowscope.advisor.rules.base import (
     Finding,
     Impact,
@@ -19,11 +19,23 @@ from flowscope.advisor.rules.base import (
     significant_saving,
 )
 from flowscope.advisor.simulate import replay_savings
-from flowscope.graphs.model import BRANCH_TYPES
+from flowscope.graphs.model import BRANCH_TYPES, GraphNode
 
 DEFAULT_PARALLEL_NUMS = 10
 """Dify's default number of items a parallel iteration runs at once."""
 _RETRYING_TYPES = ("http-request", "tool")
+
+
+def observed_nodes(
+    evidence: Evidence, types: Collection[str] | None = None
+) -> Iterator[tuple[str, GraphNode, NodeStats]]:
+    """The graph's nodes (of `types`) with enough executions in the window to speak of."""
+    if evidence.graph is None:
+        return
+    for node_id, node in evidence.graph.nodes.items():
+        stats = evidence.nodes.get(node_id)
+        if (types is None or node.type in types) and stats is not None and enough(stats, evidence):
+            yield node_id, node, stats
 
 
 def temperature(config: Mapping[str, Any]) -> float | None:
@@ -50,13 +62,9 @@ class NondeterministicBranchDecision(Rule):
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         graph = evidence.graph
-        if graph is None:
-            return []
-        found = []
-        for node_id, node in graph.nodes.items():
-            stats = evidence.nodes.get(node_id)
-            if stats is None or not enough(stats, evidence):
-                continue
+        found: list[Finding] = []
+        for node_id, node, stats in observed_nodes(evidence):
+            assert graph is not None
             value = temperature(node.config)
             if value is None or value <= 0:
                 continue
@@ -108,14 +116,8 @@ class NoRetryOrErrorHandling(Rule):
     category = "best_practices"
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
-        graph = evidence.graph
-        if graph is None:
-            return []
-        found = []
-        for node_id, node in graph.nodes.items():
-            stats = evidence.nodes.get(node_id)
-            if node.type not in _RETRYING_TYPES or stats is None or not enough(stats, evidence):
-                continue
+        found: list[Finding] = []
+        for node_id, node, stats in observed_nodes(evidence, _RETRYING_TYPES):
             retry = node.config.get("retry_config")
             retries = isinstance(retry, Mapping) and retry.get("retry_enabled") is True
             if retries or node.config.get("error_strategy"):
@@ -161,14 +163,8 @@ class SequentialIteration(Rule):
     category = "best_practices"
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
-        graph = evidence.graph
-        if graph is None:
-            return []
-        found = []
-        for node_id, node in graph.nodes.items():
-            stats = evidence.nodes.get(node_id)
-            if node.type != "iteration" or stats is None or not enough(stats, evidence):
-                continue
+        found: list[Finding] = []
+        for node_id, node, stats in observed_nodes(evidence, ("iteration",)):
             if node.config.get("is_parallel") is True:
                 continue
             items = _items_per_execution(evidence, node_id)
