@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from flowscope import catalog
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
 from flowscope.store.engine import read_transaction, write_transaction
@@ -82,3 +84,16 @@ IsAdmin = Annotated[Principal, Depends(require("admin"))]
 DbEngine = Annotated[Engine, Depends(get_engine)]
 Prices = Annotated[PriceBook, Depends(get_prices)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+@contextmanager
+def workflow_scope(
+    engine: Engine, tenant_id: int, app_id: str, workflow_id: str, *, write: bool = False
+) -> Iterator[tuple[Connection, int]]:
+    """A transaction and the workflow's key in the caller's tenant; 404 when it has no such
+    workflow (unknown and foreign look the same)."""
+    with (write_transaction if write else read_transaction)(engine) as conn:
+        workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
+        if workflow_pk is None:
+            raise HTTPException(404, f"workflow {app_id}/{workflow_id} not found")
+        yield conn, workflow_pk

@@ -3,19 +3,23 @@ lifecycle (generate, list, dismiss)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Request
-from sqlalchemy import Connection, Engine
 
 from flowscope import catalog
 from flowscope.advisor.generate import generate_recommendations
 from flowscope.advisor.lifecycle import dismiss, read_recommendation, read_recommendations
 from flowscope.api.body import is_json, media_type, read_body
-from flowscope.api.deps import AppSettings, CanRead, DbEngine, IsAdmin, Prices
+from flowscope.api.deps import (
+    AppSettings,
+    CanRead,
+    DbEngine,
+    IsAdmin,
+    Prices,
+    workflow_scope,
+)
 from flowscope.graphs.dify import parse_dify_dsl
 from flowscope.graphs.model import GraphError, WorkflowGraph
 from flowscope.graphs.neutral import parse_json_graph
@@ -33,7 +37,7 @@ from flowscope.schemas.advisor import (
     RecommendationList,
     Severity,
 )
-from flowscope.store.engine import read_transaction, write_transaction
+from flowscope.store.engine import write_transaction
 from flowscope.timeutil import from_us, now_us
 
 router = APIRouter(prefix="/api/v1", tags=["advisor"])
@@ -48,17 +52,6 @@ Version = Annotated[
     str | None,
     Query(max_length=255, description="The workflow version the graph is for (default: all)."),
 ]
-
-
-@contextmanager
-def _workflow(
-    engine: Engine, tenant_id: int, app_id: str, workflow_id: str, *, write: bool = False
-) -> Iterator[tuple[Connection, int]]:
-    with (write_transaction if write else read_transaction)(engine) as conn:
-        workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
-        if workflow_pk is None:
-            raise HTTPException(404, f"workflow {app_id}/{workflow_id} not found")
-        yield conn, workflow_pk
 
 
 def _graph_public(
@@ -155,7 +148,7 @@ def get_graph(
     engine: DbEngine,
     workflow_version: Version = None,
 ) -> GraphPublic:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         found = read_graph(conn, workflow_pk, workflow_version)
     if found is None:
         raise HTTPException(404, f"no graph registered for {app_id}/{workflow_id}")
@@ -182,7 +175,7 @@ def list_recommendations(
     ] = "active",
 ) -> RecommendationList:
     statuses = ("active", "dismissed", "resolved") if status == "all" else (status,)
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         data = read_recommendations(
             conn, workflow_pk, statuses=statuses, category=category, severity=severity
         )
@@ -207,7 +200,7 @@ def post_recommendations(
     asked = body or GenerateRequest()
     window = make_window(asked.days, None, asked.end, default_days=asked.days)
     state = request.app.state
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id, write=True) as (
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id, write=True) as (
         conn,
         workflow_pk,
     ):
@@ -232,7 +225,7 @@ def post_recommendations(
 def get_recommendation(
     app_id: str, workflow_id: str, recommendation_id: int, principal: CanRead, engine: DbEngine
 ) -> RecommendationDetail:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         found = read_recommendation(conn, workflow_pk, recommendation_id)
     if found is None:
         raise HTTPException(404, f"recommendation {recommendation_id} not found")
@@ -254,7 +247,7 @@ def dismiss_recommendation(
     body: Annotated[DismissRequest | None, Body()] = None,
 ) -> RecommendationDetail:
     reason = (body or DismissRequest()).reason
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id, write=True) as (
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id, write=True) as (
         conn,
         workflow_pk,
     ):

@@ -4,16 +4,12 @@ volume."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from sqlalchemy import Connection, Engine
 
-from flowscope import catalog
-from flowscope.api.deps import CanRead, DbEngine
+from flowscope.api.deps import CanRead, DbEngine, workflow_scope
 from flowscope.performance.nodes import read_bottlenecks, read_nodes
 from flowscope.performance.overview import read_workflow_overview
 from flowscope.performance.run_path import read_critical_path
@@ -83,17 +79,6 @@ WeekWindow = Annotated[Window, Depends(_week)]
 MonthWindow = Annotated[Window, Depends(_month)]
 
 
-@contextmanager
-def _workflow(
-    engine: Engine, tenant_id: int, app_id: str, workflow_id: str
-) -> Iterator[tuple[Connection, int]]:
-    with read_transaction(engine) as conn:
-        workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
-        if workflow_pk is None:
-            raise HTTPException(404, f"workflow {app_id}/{workflow_id} not found")
-        yield conn, workflow_pk
-
-
 _WORKFLOW = "/apps/{app_id}/workflows/{workflow_id}/performance"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such app or workflow in the caller's tenant"}
@@ -135,7 +120,7 @@ def get_summary(
     filters: AnyFilters,
     window: WeekWindow,
 ) -> Summary:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_summary(conn, workflow_pk, window, filters)
 
 
@@ -153,7 +138,7 @@ def get_nodes(
     filters: AnyFilters,
     window: WeekWindow,
 ) -> NodeList:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_nodes(conn, workflow_pk, window, filters)
 
 
@@ -174,7 +159,7 @@ def get_bottlenecks(
         float, Query(gt=0, le=100, description="Which latency percentile to report (0-100].")
     ] = 90.0,
 ) -> BottleneckList:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         return read_bottlenecks(
             conn, workflow_pk, window, filters, threshold_percentile=threshold_percentile
         )
@@ -195,7 +180,7 @@ def get_trends(
     window: MonthWindow,
     granularity: Literal["hour", "day"] = "day",
 ) -> Response:
-    with _workflow(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         trends = read_trends(conn, workflow_pk, window, filters, granularity=granularity)
     # Serialised directly: up to 8,760 buckets need no second validation on the way out.
     return Response(trends.model_dump_json(), media_type="application/json")

@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
-from flowscope import catalog
 from flowscope.api.body import parse_body, read_body
-from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices
+from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices, workflow_scope
 from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
@@ -108,10 +107,7 @@ def list_runs(
                 }
             ],
         )
-    with read_transaction(engine) as conn:
-        workflow_pk = catalog.read_workflow_pk(conn, principal.tenant_id, app_id, workflow_id)
-        if workflow_pk is None:
-            raise HTTPException(404, f"workflow {app_id}/{workflow_id} not found")
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         try:
             return read_runs(conn, workflow_pk, status=status, limit=limit, cursor=cursor)
         except BadCursor as exc:
