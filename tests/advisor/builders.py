@@ -106,7 +106,6 @@ def evidence_of(
         window_end_us=T0 + 7 * 24 * HOUR_US,
         thresholds=thresholds or Thresholds(),
         runs=len(sample),
-        finished_runs=len(sample),
         run_p50_ms=float(np.percentile(durations, 50)) if durations else None,
         cost_per_run=(sum(costs) / len(costs)) if costs and sum(costs) else None,
         nodes=nodes if nodes is not None else stats_from(sample),

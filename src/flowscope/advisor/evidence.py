@@ -12,7 +12,6 @@ from typing import Any
 from flowscope.advisor.thresholds import Thresholds
 from flowscope.analytics.critical_path import Execution, Schedule
 from flowscope.graphs.model import WorkflowGraph
-from flowscope.timeutil import from_us
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,28 +77,29 @@ class SampleRun:
     start_us: int
     end_us: int
     executions: list[SampleExecution]
-    _schedule: Schedule | None = field(default=None, repr=False)
-    _built: bool = field(default=False, repr=False)
+    # The schedule built for one `needs` object (Evidence.needs() hands out the same one).
+    _schedule: tuple[object, Schedule | None] | None = field(default=None, repr=False)
 
     @property
     def duration_ms(self) -> float:
         return (self.end_us - self.start_us) / 1000.0
 
     def schedule(self, needs: Mapping[str, Any] | None) -> Schedule | None:
-        """The run's critical-path schedule (top-level finished executions), built once."""
-        if not self._built:
+        """The run's critical-path schedule (top-level finished executions), built once per
+        `needs`."""
+        if self._schedule is None or self._schedule[0] is not needs:
             top = [
                 Execution(e.id, e.node_id, e.start_us, e.end_us, e.predecessor_node_id)
                 for e in self.executions
                 if e.parent_id is None and e.end_us is not None and e.end_us >= e.start_us
             ]
-            self._schedule = (
+            built = (
                 Schedule(top, needs=needs, run_start_us=self.start_us, run_end_us=self.end_us)
                 if top
                 else None
             )
-            self._built = True
-        return self._schedule
+            self._schedule = (needs, built)
+        return self._schedule[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,6 @@ class Evidence:
     window_end_us: int
     thresholds: Thresholds
     runs: int = 0
-    finished_runs: int = 0
     run_p50_ms: float | None = None
     cost_per_run: float | None = None
     nodes: dict[str, NodeStats] = field(default_factory=dict)
@@ -146,16 +145,30 @@ class Evidence:
     cache: dict[str, CacheFact] = field(default_factory=dict)
     # (provider, model, prompt tokens, completion tokens) -> cost, or None if unpriced
     price: Callable[[str | None, str, int, int], float | None] | None = None
-
-    @property
-    def window(self) -> dict[str, Any]:
-        return {"start": from_us(self.window_start_us), "end": from_us(self.window_end_us)}
+    # Derived once per graph and per sample (rules ask for them node after node).
+    _memo: dict[str, tuple[object, Any]] = field(default_factory=dict, repr=False)
 
     def needs(self) -> dict[str, frozenset[str]] | None:
-        return None if self.graph is None else self.graph.needs()
+        """The graph's drawn dependencies (the same object on every call for one graph)."""
+        if self.graph is None:
+            return None
+        memo = self._memo.get("needs")
+        if memo is None or memo[0] is not self.graph:
+            memo = self._memo["needs"] = (self.graph, self.graph.needs())
+        needs: dict[str, frozenset[str]] = memo[1]
+        return needs
 
     def node_executions(self, node_id: str) -> list[SampleExecution]:
-        return [e for run in self.sample for e in run.executions if e.node_id == node_id]
+        """The sampled executions of one node, in run order (do not change the list)."""
+        memo = self._memo.get("by_node")
+        if memo is None or memo[0] is not self.sample:
+            by_node: dict[str, list[SampleExecution]] = {}
+            for run in self.sample:
+                for e in run.executions:
+                    by_node.setdefault(e.node_id, []).append(e)
+            memo = self._memo["by_node"] = (self.sample, by_node)
+        found: list[SampleExecution] = memo[1].get(node_id, [])
+        return found
 
     def sample_median_run_ms(self) -> float | None:
         if not self.sample:

@@ -22,8 +22,14 @@ from flowscope.advisor.thresholds import Thresholds
 from flowscope.cache.policy import decide
 from flowscope.cache.service import effective_policy, read_policy
 from flowscope.graphs.store import read_graph, read_latest_graph
-from flowscope.performance.nodes import read_bottlenecks, read_nodes
-from flowscope.performance.summary import read_period
+from flowscope.performance.figures import count
+from flowscope.performance.nodes import (
+    WindowFigures,
+    bottleneck_list,
+    node_list,
+    read_window_figures,
+)
+from flowscope.performance.summary import period_figures
 from flowscope.performance.trends import read_trends
 from flowscope.performance.window import Window
 from flowscope.rollups.figures import DAY_US, HOUR_US
@@ -59,18 +65,19 @@ def gather(
     default_ttls: Mapping[str, int],
 ) -> Evidence:
     filters = Filters()
-    period = read_period(conn, workflow_pk, window, filters)
+    # One read of the window's rollups serves the summary, the nodes and the bottlenecks.
+    merged = read_window_figures(conn, workflow_pk, window, filters)
+    period = period_figures(merged.run, window)
     evidence = Evidence(
         window_start_us=window.start_us,
         window_end_us=window.end_us,
         thresholds=thresholds,
         runs=period.run_count,
-        finished_runs=period.succeeded + period.failed,
         run_p50_ms=period.latency_ms.p50,
         cost_per_run=period.cost.per_run_mean,
         price=prices.estimate,
     )
-    evidence.nodes = _node_stats(conn, workflow_pk, window, filters)
+    evidence.nodes = _node_stats(merged, window)
     hourly = read_node_sums(
         conn, workflow_pk, window.start_us, window.end_us, filters,
         bucket_us=HOUR_US, columns=("executions", "failed"),
@@ -109,20 +116,14 @@ def gather(
     return evidence
 
 
-def _node_stats(
-    conn: Connection, workflow_pk: int, window: Window, filters: Filters
-) -> dict[str, NodeStats]:
-    nodes = read_nodes(conn, workflow_pk, window, filters)
+def _node_stats(merged: WindowFigures, window: Window) -> dict[str, NodeStats]:
     savings = {
         b.node_id: (b.estimated_saving_ms_per_run, b.critical_path_ms_per_run)
-        for b in read_bottlenecks(conn, workflow_pk, window, filters).data
+        for b in bottleneck_list(merged, window).data
     }
-    cache = read_node_sums(
-        conn, workflow_pk, window.start_us, window.end_us, filters,
-        bucket_us=0, columns=("cache_lookups", "cache_hits"),
-    )  # fmt: skip
     stats = {}
-    for n in nodes.data:
+    for n in node_list(merged, window).data:
+        figures = merged.nodes[n.node_id]
         saving, cp_ms = savings.get(n.node_id, (None, None))
         stats[n.node_id] = NodeStats(
             node_id=n.node_id,
@@ -143,8 +144,8 @@ def _node_stats(
             prompt_tokens=n.tokens.prompt,
             completion_tokens=n.tokens.completion,
             cost=n.cost,
-            cache_lookups=round(cache.get((0, n.node_id), (0, 0))[0]),
-            cache_hits=round(cache.get((0, n.node_id), (0, 0))[1]),
+            cache_lookups=count(figures, "cache_lookups"),
+            cache_hits=count(figures, "cache_hits"),
         )
     return stats
 

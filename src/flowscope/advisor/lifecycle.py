@@ -4,11 +4,11 @@ condition no longer holds, dismissed with who, when and why, and an audit trail 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from flowscope.advisor.rules import SEVERITIES, Finding
 from flowscope.schemas.advisor import (
@@ -172,10 +172,6 @@ def read_recommendation(
     return RecommendationDetail(**_public(row).model_dump(), history=history)
 
 
-def delete_recommendations(conn: Connection, workflow_pk: int) -> None:
-    conn.execute(delete(Recommendation).where(Recommendation.workflow_pk == workflow_pk))
-
-
 def _row(conn: Connection, workflow_pk: int, recommendation_id: int) -> Any:
     return conn.execute(
         select(_RECS).where(
@@ -185,11 +181,7 @@ def _row(conn: Connection, workflow_pk: int, recommendation_id: int) -> Any:
 
 
 def _values(finding: Finding, window: dict[str, Any], now_us: int) -> dict[str, Any]:
-    impact = {
-        "latency_ms_per_run": _round(finding.impact.latency_ms_per_run),
-        "cost_per_1k_runs": _round(finding.impact.cost_per_1k_runs),
-        "error_rate": _round(finding.impact.error_rate),
-    }
+    impact = asdict(finding.impact)  # rounded when the rule made the finding
     evidence = {"figures": finding.figures, "window": window, "sample_size": finding.sample_size}
     return {
         "rule_id": finding.rule_id,
@@ -248,7 +240,3 @@ def _moved(before: float, after: float) -> bool:
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6) + 0.0

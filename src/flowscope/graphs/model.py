@@ -28,7 +28,6 @@ from typing import Any
 
 BRANCH_TYPES = frozenset({"if-else", "question-classifier"})
 """Node types whose outgoing edges are decisions: what follows them waits for the choice."""
-CONTAINER_TYPES = frozenset({"iteration", "loop"})
 START_TYPES = frozenset({"start", "iteration-start", "loop-start"})
 SYSTEM_SELECTORS = frozenset({"sys", "env", "conversation"})
 """First elements of value selectors that name engine variables, not nodes."""

@@ -27,7 +27,7 @@ WAIT_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
-class _Window:
+class WindowFigures:
     """The merged rollups of a window: run figures and figures by node id."""
 
     run: Figures
@@ -42,15 +42,21 @@ class _Window:
         return sum(count(n, "cp_us") for n in self.nodes.values())
 
 
-def _read(conn: Connection, workflow_pk: int, window: Window, filters: Filters) -> _Window:
+def read_window_figures(
+    conn: Connection, workflow_pk: int, window: Window, filters: Filters
+) -> WindowFigures:
     runs = read_run_figures(conn, workflow_pk, window.start_us, window.end_us, filters)
     nodes = read_node_figures(conn, workflow_pk, window.start_us, window.end_us, filters)
-    return _Window(runs.get(0, Figures()), nodes)
+    return WindowFigures(runs.get(0, Figures()), nodes)
 
 
 def read_nodes(conn: Connection, workflow_pk: int, window: Window, filters: Filters) -> NodeList:
     """One entry per node id, the most time-consuming first."""
-    merged = _read(conn, workflow_pk, window, filters)
+    return node_list(read_window_figures(conn, workflow_pk, window, filters), window)
+
+
+def node_list(merged: WindowFigures, window: Window) -> NodeList:
+    """The node breakdown of a window's merged rollups."""
     run_time = merged.run.sums.get("lat_sum_ms", 0.0)
     total_cp = merged.critical_path_us
     data = []
@@ -87,7 +93,14 @@ def read_bottlenecks(
     threshold_percentile: float = 90.0,
 ) -> BottleneckList:
     """Nodes ranked by the time they add to runs on the critical path (not raw duration)."""
-    merged = _read(conn, workflow_pk, window, filters)
+    merged = read_window_figures(conn, workflow_pk, window, filters)
+    return bottleneck_list(merged, window, threshold_percentile=threshold_percentile)
+
+
+def bottleneck_list(
+    merged: WindowFigures, window: Window, *, threshold_percentile: float = 90.0
+) -> BottleneckList:
+    """The bottlenecks of a window's merged rollups."""
     analysed, total_cp = merged.analysed, merged.critical_path_us
     run_histogram = latency(merged.run)
     median = run_histogram.quantile(0.5)

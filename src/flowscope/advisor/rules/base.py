@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from flowscope.advisor.evidence import Evidence, NodeStats
@@ -119,7 +119,7 @@ class Rule:
             node_ids=tuple(node_ids),
             figures=_rounded(figures),
             sample_size=sample_size,
-            impact=impact,
+            impact=Impact(**_rounded(asdict(impact))),
             impact_score=round(score, 6),
             action_steps=tuple(steps if steps is not None else self.steps),
             confidence=round(min(1.0, max(0.0, confidence)), 4),
