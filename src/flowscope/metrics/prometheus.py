@@ -11,7 +11,7 @@ first bound not below its value (within 1%).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -91,67 +91,54 @@ def _read(
     return totals
 
 
-def _run_metrics(runs: dict[tuple[str, ...], _Totals]) -> Iterator[Metric]:
-    runs_total = CounterMetricFamily(
-        "flowscope_workflow_runs", "Runs recorded, by workflow.", labels=_LABELS
-    )
-    failed = CounterMetricFamily(
-        "flowscope_workflow_runs_failed", "Runs that ended failed.", labels=_LABELS
-    )
-    tokens = CounterMetricFamily(
-        "flowscope_workflow_tokens", "LLM tokens of the runs.", labels=(*_LABELS, "kind")
-    )
-    cost = CounterMetricFamily(
-        "flowscope_workflow_cost_usd", "Estimated or reported cost of the runs, USD.",
-        labels=_LABELS,
-    )  # fmt: skip
-    duration = HistogramMetricFamily(
-        "flowscope_workflow_run_duration_seconds", "Duration of finished runs.", labels=_LABELS
-    )
-    for labels, t in sorted(runs.items()):
-        runs_total.add_metric(labels, t.sums["runs"])
-        failed.add_metric(labels, t.sums["failed"])
-        tokens.add_metric((*labels, "prompt"), t.sums["prompt_tokens"])
-        tokens.add_metric((*labels, "completion"), t.sums["completion_tokens"])
-        cost.add_metric(labels, t.sums["cost"])
-        duration.add_metric(labels, _buckets(t.hist), sum_value=t.sums["lat_sum_ms"] / 1000)
-    yield from (runs_total, failed, tokens, cost, duration)
+# (metric name, help, rollup sum); tokens and the duration histogram are added to each level.
+_RUN_COUNTERS = (
+    ("flowscope_workflow_runs", "Runs recorded, by workflow.", "runs"),
+    ("flowscope_workflow_runs_failed", "Runs that ended failed.", "failed"),
+    ("flowscope_workflow_cost_usd", "Estimated or reported cost of the runs, USD.", "cost"),
+)
+_NODE_COUNTERS = (
+    ("flowscope_node_executions", "Node executions, by node.", "executions"),
+    ("flowscope_node_failures", "Node executions that failed (or failed and were handled).",
+     "failed"),
+    ("flowscope_node_retries", "Retries.", "retries"),
+    ("flowscope_node_cache_hits", "Executions served from a cache.", "cache_hits"),
+    ("flowscope_node_cost_usd", "Estimated or reported cost of the node, USD.", "cost"),
+)  # fmt: skip
 
 
-def _node_metrics(nodes: dict[tuple[str, ...], _Totals]) -> Iterator[Metric]:
-    labels_of = (*_LABELS, "node_id", "node_type")
-    executions = CounterMetricFamily(
-        "flowscope_node_executions", "Node executions, by node.", labels=labels_of
-    )
-    failed = CounterMetricFamily(
-        "flowscope_node_failures", "Node executions that failed (or failed and were handled).",
-        labels=labels_of,
-    )  # fmt: skip
-    retries = CounterMetricFamily("flowscope_node_retries", "Retries.", labels=labels_of)
-    hits = CounterMetricFamily(
-        "flowscope_node_cache_hits", "Executions served from a cache.", labels=labels_of
-    )
+def _run_metrics(runs: dict[tuple[str, ...], _Totals]) -> list[Metric]:
+    return _families(runs, "flowscope_workflow", "runs", _LABELS, _RUN_COUNTERS,
+                     "flowscope_workflow_run_duration_seconds")  # fmt: skip
+
+
+def _node_metrics(nodes: dict[tuple[str, ...], _Totals]) -> list[Metric]:
+    return _families(nodes, "flowscope_node", "node executions", (*_LABELS, "node_id", "node_type"),
+                     _NODE_COUNTERS, "flowscope_node_duration_seconds")  # fmt: skip
+
+
+def _families(
+    totals: dict[tuple[str, ...], _Totals],
+    prefix: str,
+    what: str,
+    labels: tuple[str, ...],
+    counters: tuple[tuple[str, str, str], ...],
+    duration_name: str,
+) -> list[Metric]:
+    """The counter families, tokens by kind and the duration histogram of one level."""
+    families = [(CounterMetricFamily(name, text, labels=labels), total)
+                for name, text, total in counters]  # fmt: skip
     tokens = CounterMetricFamily(
-        "flowscope_node_tokens", "LLM tokens of the node.", labels=(*labels_of, "kind")
+        f"{prefix}_tokens", f"LLM tokens of the {what}.", labels=(*labels, "kind")
     )
-    cost = CounterMetricFamily(
-        "flowscope_node_cost_usd", "Estimated or reported cost of the node, USD.",
-        labels=labels_of,
-    )  # fmt: skip
-    duration = HistogramMetricFamily(
-        "flowscope_node_duration_seconds", "Duration of finished node executions.",
-        labels=labels_of,
-    )  # fmt: skip
-    for labels, t in sorted(nodes.items()):
-        executions.add_metric(labels, t.sums["executions"])
-        failed.add_metric(labels, t.sums["failed"])
-        retries.add_metric(labels, t.sums["retries"])
-        hits.add_metric(labels, t.sums["cache_hits"])
-        tokens.add_metric((*labels, "prompt"), t.sums["prompt_tokens"])
-        tokens.add_metric((*labels, "completion"), t.sums["completion_tokens"])
-        cost.add_metric(labels, t.sums["cost"])
-        duration.add_metric(labels, _buckets(t.hist), sum_value=t.sums["lat_sum_ms"] / 1000)
-    yield from (executions, failed, retries, hits, tokens, cost, duration)
+    duration = HistogramMetricFamily(duration_name, f"Duration of finished {what}.", labels=labels)
+    for key, t in sorted(totals.items()):
+        for family, total in families:
+            family.add_metric(key, t.sums[total])
+        tokens.add_metric((*key, "prompt"), t.sums["prompt_tokens"])
+        tokens.add_metric((*key, "completion"), t.sums["completion_tokens"])
+        duration.add_metric(key, _buckets(t.hist), sum_value=t.sums["lat_sum_ms"] / 1000)
+    return [*(family for family, _ in families), tokens, duration]
 
 
 def _buckets(hist: dict[str, int]) -> list[tuple[str, float]]:
