@@ -4,6 +4,7 @@ tests)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from statistics import median
@@ -79,6 +80,11 @@ class SampleRun:
     executions: list[SampleExecution]
     # The schedule built for one `needs` object (Evidence.needs() hands out the same one).
     _schedule: tuple[object, Schedule | None] | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, SampleExecution]:
+        """Executions by id (built once: every replay looks them up)."""
+        return {e.id: e for e in self.executions}
 
     @property
     def duration_ms(self) -> float:

@@ -41,7 +41,7 @@ def replay_savings(
         schedule = run.schedule(needs)
         if schedule is None:
             continue
-        by_id = {e.id: e for e in run.executions}
+        by_id = run.by_id
         changed: dict[int, int] = {}
         for i, execution in enumerate(schedule.executions):
             new = new_duration_us(by_id[execution.id])
