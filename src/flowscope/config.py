@@ -65,6 +65,18 @@ class Settings(BaseSettings):
         description="Serve GET /metrics without a key, with every tenant's figures (for a "
         "Prometheus on a private network); otherwise it takes a read key and shows its tenant.",
     )
+    otlp_queue_limit: int = Field(
+        32,
+        ge=0,
+        description="POST /v1/traces requests that may wait for a write slot per server "
+        "process; beyond it they get 429 with Retry-After (OTLP exporters retry later).",
+    )
+    otlp_span_retention_hours: float = Field(
+        24,
+        gt=0,
+        description="How long received OTLP spans are kept to merge a trace's late spans into "
+        "its run; the runs themselves stay.",
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

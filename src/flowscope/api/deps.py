@@ -42,12 +42,21 @@ def _unauthorized(message: str) -> HTTPException:
 def get_principal(
     engine: Annotated[Engine, Depends(get_engine)],
     authorization: Annotated[str | None, Header()] = None,
+    x_flowscope_api_key: Annotated[
+        str | None,
+        Header(description="The key, for clients that cannot set Authorization (OTLP exporters)."),
+    ] = None,
 ) -> Principal:
-    if not authorization:
-        raise _unauthorized("missing API key: send 'Authorization: Bearer fsk_...'")
-    scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise _unauthorized("malformed Authorization header: expected 'Bearer fsk_...'")
+    if x_flowscope_api_key and x_flowscope_api_key.strip():
+        secret = x_flowscope_api_key
+    else:
+        if not authorization:
+            raise _unauthorized(
+                "missing API key: send 'Authorization: Bearer fsk_...' or 'x-flowscope-api-key'"
+            )
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise _unauthorized("malformed Authorization header: expected 'Bearer fsk_...'")
     with read_transaction(engine) as conn:
         found = authenticate(conn, secret.strip())
     if found is None:

@@ -398,4 +398,38 @@ class RecommendationEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+class ImportCursor(Base):
+    """Where an import from another system stopped (flowscope.integrations): the last row's
+    (created_at, id), the runs imported unfinished (JSON list, re-read each pass) and counts."""
+
+    __tablename__ = "import_cursors"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    position_at_us: Mapped[int | None] = mapped_column(Micros)
+    position_id: Mapped[str | None] = mapped_column(String(255))
+    unfinished: Mapped[str] = mapped_column(Text)
+    imported_runs: Mapped[int] = mapped_column(BigInteger)
+    imported_node_executions: Mapped[int] = mapped_column(BigInteger)
+    updated_at_us: Mapped[int] = mapped_column(Micros)
+
+
+class OtlpSpan(Base):
+    """A span received over OTLP, reduced to what the mapping reads (JSON): each request
+    rebuilds the runs of the traces it touched from all their stored spans."""
+
+    __tablename__ = "otlp_spans"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    span: Mapped[str] = mapped_column(Text)
+    received_at_us: Mapped[int] = mapped_column(Micros)
+
+
 metadata = Base.metadata

@@ -27,12 +27,13 @@ def get_metrics(
     engine: DbEngine,
     settings: AppSettings,
     authorization: Annotated[str | None, Header()] = None,
+    x_flowscope_api_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """With a `read` (or `admin`) key: the key's tenant. With FLOWSCOPE_METRICS_PUBLIC on and
     no key: every tenant (the `tenant` label tells them apart)."""
     tenant_id: int | None = None
-    if authorization or not settings.metrics_public:
-        principal = require("read")(get_principal(engine, authorization))
+    if authorization or x_flowscope_api_key or not settings.metrics_public:
+        principal = require("read")(get_principal(engine, authorization, x_flowscope_api_key))
         tenant_id = principal.tenant_id
     with read_transaction(engine) as conn:
         families = collect(conn, tenant_id)

@@ -1,0 +1,150 @@
+"""Spans received over OTLP stored by (trace, span) id and turned into runs.
+
+Every request rebuilds the runs of the traces it touches from all their stored spans and
+writes them through run ingestion (flowscope.runs.ingest), which is idempotent: a span sent
+twice, or a trace sent in several requests in any order, ends as the same run. Traces are
+locked for the transaction, so two requests carrying parts of one trace cannot each miss
+the other's spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine
+
+from flowscope.integrations.otlp_mapping import map_trace
+from flowscope.runs.ingest import IngestRejected, prepare_batch, write_batch
+from flowscope.runs.pricing import PriceBook
+from flowscope.schemas.runs import RunCreate
+from flowscope.store import dialect
+from flowscope.store.engine import write_transaction
+from flowscope.timeutil import now_us as _now_us
+
+_SPAN_COLUMNS = ("tenant_id", "trace_id", "span_id", "parent_span_id", "span", "received_at_us")
+_SPAN_UPDATE = (
+    "DO UPDATE SET parent_span_id = excluded.parent_span_id, span = excluded.span, "
+    "received_at_us = excluded.received_at_us"
+)
+_CHUNK = 500
+
+
+@dataclass
+class SpanIngestResult:
+    accepted_spans: int = 0
+    rejected_spans: int = 0
+    runs_written: int = 0
+    traces_waiting: int = 0  # traces whose run span has not arrived yet
+    errors: list[str] = field(default_factory=list)
+
+
+def ingest_spans(
+    engine: Engine,
+    tenant_id: int,
+    records: Sequence[dict[str, Any]],
+    *,
+    prices: PriceBook,
+    now_us: int | None = None,
+) -> SpanIngestResult:
+    """Store the spans and write the runs of their traces, in one transaction."""
+    incoming: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:  # the last copy of a span id wins
+        incoming.setdefault(record["t"], {})[record["s"]] = record
+    result = SpanIngestResult()
+    if not incoming:
+        return result
+    now = _now_us() if now_us is None else now_us
+    trace_ids = sorted(incoming)
+    with write_transaction(engine) as conn:
+        dialect.lock_keys(conn, [f"otlp:{tenant_id}:{t}" for t in trace_ids])
+        traces = _read_spans(conn, tenant_id, trace_ids)
+        runs: list[RunCreate] = []
+        for trace_id in trace_ids:
+            spans = traces.setdefault(trace_id, {})
+            spans.update(incoming[trace_id])
+            run = map_trace(list(spans.values()))
+            if run is None:
+                result.traces_waiting += 1
+            else:
+                runs.append(run)
+        rejected = _write_runs(conn, tenant_id, runs, prices, now, result)
+        rows = [
+            (tenant_id, trace_id, span_id, span["p"], orjson.dumps(span).decode(), now)
+            for trace_id in trace_ids
+            if trace_id not in rejected
+            for span_id, span in sorted(incoming[trace_id].items())
+        ]
+        dialect.bulk_upsert(
+            conn,
+            "otlp_spans",
+            _SPAN_COLUMNS,
+            ("tenant_id", "trace_id", "span_id"),
+            _SPAN_UPDATE,
+            rows,
+            in_key_order=True,
+        )
+    result.rejected_spans = sum(len(incoming[t]) for t in rejected)
+    result.accepted_spans = len(records) - result.rejected_spans
+    return result
+
+
+def _write_runs(
+    conn: Connection,
+    tenant_id: int,
+    runs: list[RunCreate],
+    prices: PriceBook,
+    now: int,
+    result: SpanIngestResult,
+) -> set[str]:
+    """Write the runs; a run that ingestion refuses (its trace id is another tenant's run,
+    or it moved workflow) is left out with its spans. Returns the refused trace ids."""
+    refused: set[str] = set()
+    while runs:
+        try:
+            write_batch(conn, tenant_id, prepare_batch(runs, prices=prices), now_us=now)
+        except IngestRejected as exc:
+            positions = {e["loc"][2] for e in exc.errors if len(e["loc"]) > 2}
+            if not positions:  # nothing to single out: refuse them all
+                positions = set(range(len(runs)))
+            for position in sorted(positions):
+                trace_id = runs[position]["id"]
+                refused.add(trace_id)
+                if len(result.errors) < 5:
+                    messages = [e["msg"] for e in exc.errors if e["loc"][2:3] == [position]]
+                    message = "; ".join(messages) or str(exc)
+                    result.errors.append(f"trace {trace_id}: {message}")
+            runs = [run for i, run in enumerate(runs) if i not in positions]
+            continue
+        result.runs_written = len(runs)
+        break
+    return refused
+
+
+def _read_spans(
+    conn: Connection, tenant_id: int, trace_ids: Sequence[str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored spans of these traces, by trace id and span id."""
+    traces: dict[str, dict[str, dict[str, Any]]] = {}
+    for start in range(0, len(trace_ids), _CHUNK):
+        where, params = dialect.any_of(conn, "trace_id", trace_ids[start : start + _CHUNK])
+        tenant = dialect.placeholders(conn, 1)
+        rows = conn.exec_driver_sql(
+            "SELECT trace_id, span_id, span FROM otlp_spans "
+            f"WHERE tenant_id = {tenant} AND {where}",
+            (tenant_id, *params),
+        )
+        for trace_id, span_id, span in rows:
+            traces.setdefault(trace_id, {})[span_id] = orjson.loads(span)
+    return traces
+
+
+def prune_spans(conn: Connection, received_before_us: int) -> int:
+    """Forget spans received before the cutoff (their runs stay); returns how many."""
+    cutoff = dialect.placeholders(conn, 1)
+    result = conn.exec_driver_sql(
+        f"DELETE FROM otlp_spans WHERE received_at_us < {cutoff}", (received_before_us,)
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,231 @@
+"""POST /v1/traces over HTTP (the app in-process, on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from tests.conftest import KeyFactory, auth
+from tests.integrations.otlp_payloads import new_span_id, new_trace_id, request, span
+
+JSON = {"Content-Type": "application/json"}
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def post_json(client: TestClient, key: str, payload: dict[str, Any], **headers: str) -> Any:
+    return client.post(
+        "/v1/traces", content=orjson.dumps(payload), headers={**auth(key), **JSON, **headers}
+    )
+
+
+def as_protobuf(payload: dict[str, Any]) -> bytes:
+    """The same request in the protobuf encoding: protobuf's JSON mapping wants base64 ids."""
+    document = orjson.loads(orjson.dumps(payload))
+    for resource_spans in document["resourceSpans"]:
+        for scope_spans in resource_spans["scopeSpans"]:
+            for item in scope_spans["spans"]:
+                for field in ("traceId", "spanId", "parentSpanId"):
+                    if field in item:
+                        item[field] = base64.b64encode(bytes.fromhex(item[field])).decode()
+    return json_format.ParseDict(document, ExportTraceServiceRequest()).SerializeToString()
+
+
+def workflow_trace() -> tuple[str, list[dict[str, Any]]]:
+    t, root, llm, tool = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    return t, [
+        span(
+            t,
+            root,
+            "answer",
+            0,
+            1000,
+            flowscope__app_id="helpdesk",
+            flowscope__workflow_id="answer",
+        ),
+        span(
+            t,
+            llm,
+            "chat",
+            10,
+            610,
+            parent=root,
+            gen_ai__operation__name="chat",
+            gen_ai__provider__name="openai",
+            gen_ai__request__model="gpt-4o-mini",
+            gen_ai__usage__input_tokens=1000,
+            gen_ai__usage__output_tokens=100,
+        ),
+        span(t, tool, "lookup", 620, 900, parent=root, gen_ai__tool__name="lookup"),
+    ]
+
+
+def test_a_json_trace_becomes_a_run(client: TestClient, make_key: KeyFactory) -> None:
+    key = make_key("ingest")
+    reader = make_key("read")
+    trace_id, spans = workflow_trace()
+    response = post_json(client, key, request(spans))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {}
+    run = client.get(f"/api/v1/runs/{trace_id}", headers=auth(reader)).json()
+    assert (run["app_id"], run["workflow_id"], run["status"]) == ("helpdesk", "answer", "succeeded")
+    assert run["elapsed_ms"] == pytest.approx(1000)
+    assert run["triggered_from"] == "otlp"
+    nodes = {n["node_id"]: n for n in run["node_executions"]}
+    assert nodes["chat"]["elapsed_ms"] == pytest.approx(600)
+    assert (nodes["chat"]["total_tokens"], nodes["chat"]["cost_source"]) == (1100, "estimated")
+    assert nodes["chat"]["cost"] == pytest.approx(0.00021)  # 1000 x $0.15 + 100 x $0.60 per 1M
+    assert nodes["lookup"]["node_type"] == "tool"
+    assert run["total_tokens"] == 1100
+
+
+def test_protobuf_and_gzip_and_the_api_key_header(client: TestClient, make_key: KeyFactory) -> None:
+    key = make_key("ingest")
+    trace_id, spans = workflow_trace()
+    body = gzip.compress(as_protobuf(request(spans)))
+    response = client.post(
+        "/v1/traces",
+        content=body,
+        headers={**PROTOBUF, "Content-Encoding": "gzip", "x-flowscope-api-key": key},
+    )
+    assert response.status_code == 200, response.content
+    assert response.headers["content-type"] == "application/x-protobuf"
+    assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    run = client.get(f"/api/v1/runs/{trace_id}", headers=auth(key))
+    assert run.status_code == 403  # an ingest key may not read; an admin may
+    assert (
+        client.get(f"/api/v1/runs/{trace_id}", headers=auth(make_key())).json()["node_count"] == 2
+    )
+
+
+def test_a_trace_split_over_requests_merges_idempotently(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    key, admin = make_key("ingest"), make_key()
+    trace_id, (root, *children) = workflow_trace()
+    assert post_json(client, key, request(children)).status_code == 200
+    assert client.get(f"/api/v1/runs/{trace_id}", headers=auth(admin)).status_code == 404
+    assert post_json(client, key, request([root])).status_code == 200
+    first = client.get(f"/api/v1/runs/{trace_id}", headers=auth(admin)).json()
+    assert first["node_count"] == 2
+    # Everything again, and one late child: same run, one more node, nothing doubled.
+    late = span(trace_id, new_span_id(), "late", 950, 990, parent=root["spanId"])
+    assert post_json(client, key, request([root, *children, late])).status_code == 200
+    again = client.get(f"/api/v1/runs/{trace_id}", headers=auth(admin)).json()
+    assert again["node_count"] == 3
+    assert again["total_tokens"] == first["total_tokens"] == 1100
+    summary = client.get("/api/v1/apps/helpdesk/workflows/answer/runs", headers=auth(admin)).json()
+    assert len(summary["data"]) == 1
+
+
+def test_rejected_spans_are_reported_in_partial_success(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    key = make_key("ingest")
+    trace_id, spans = workflow_trace()
+    broken = span(trace_id, new_span_id(), "backwards", 500, 100, parent=spans[0]["spanId"])
+    response = post_json(client, key, request([*spans, broken]))
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "before start" in partial["errorMessage"]
+    run = client.get(f"/api/v1/runs/{trace_id}", headers=auth(make_key())).json()
+    assert run["node_count"] == 2
+
+
+def test_a_trace_id_of_another_tenant_is_rejected_not_merged(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    ours, theirs = make_key("ingest", tenant="acme"), make_key("ingest", tenant="globex")
+    _, spans = workflow_trace()
+    assert post_json(client, ours, request(spans)).status_code == 200
+    response = post_json(client, theirs, request(spans))
+    assert response.status_code == 200
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "3"
+    assert "another tenant" in response.json()["partialSuccess"]["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "message"),
+    [
+        ({**JSON}, b"{}", 401, "missing API key"),
+        ({**JSON, "Authorization": "Bearer fsk_nope"}, b"{}", 401, "unknown"),
+        ({"Content-Type": "text/plain"}, b"x", 415, "Content-Type"),
+        ({**JSON}, b"{oops", 400, "not valid JSON"),
+        ({**PROTOBUF}, b"\xff\xff\xff", 400, "protobuf"),
+        ({**JSON, "Content-Encoding": "gzip"}, b"not gzip", 400, "gzip"),
+    ],
+)
+def test_errors_are_google_rpc_status_in_the_request_encoding(
+    client: TestClient,
+    make_key: KeyFactory,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    message: str,
+) -> None:
+    if "Authorization" not in headers and status != 401:
+        headers = {**headers, **auth(make_key("ingest"))}
+    response = client.post("/v1/traces", content=body, headers=headers)
+    assert response.status_code == status
+    if response.headers["content-type"] == "application/json":
+        assert message in response.json()["message"]
+    else:
+        assert message in status_pb2.Status.FromString(response.content).message
+
+
+def test_a_read_key_may_not_send_traces(client: TestClient, make_key: KeyFactory) -> None:
+    response = post_json(client, make_key("read"), request(workflow_trace()[1]))
+    assert response.status_code == 403
+
+
+def test_bodies_over_the_limit_get_413_also_after_decompression(
+    db_url: str, make_key: KeyFactory
+) -> None:
+    from flowscope.api import create_app
+    from flowscope.config import Settings
+
+    key = make_key("ingest")
+    app = create_app(Settings(database_url=db_url, auto_migrate=False, max_body_bytes=4096))
+    with TestClient(app) as small:
+        big = orjson.dumps(request(workflow_trace()[1] * 1)) + b" " * 5000
+        assert (
+            small.post("/v1/traces", content=big, headers={**auth(key), **JSON}).status_code == 413
+        )
+        bomb = gzip.compress(big)
+        assert len(bomb) < 4096
+        response = small.post(
+            "/v1/traces", content=bomb, headers={**auth(key), **JSON, "Content-Encoding": "gzip"}
+        )
+        assert response.status_code == 413
+        assert "after decompression" in response.json()["message"]
+
+
+def test_overload_answers_429_with_retry_after(db_url: str, make_key: KeyFactory) -> None:
+    from flowscope.api import create_app
+    from flowscope.config import Settings
+
+    key = make_key("ingest")
+    app = create_app(Settings(database_url=db_url, auto_migrate=False, otlp_queue_limit=0))
+    with TestClient(app) as busy:
+        app.state.ingest_slots = asyncio.Semaphore(0)  # every write slot taken
+        response = busy.post(
+            "/v1/traces",
+            content=orjson.dumps(request(workflow_trace()[1])),
+            headers={**auth(key), **JSON},
+        )
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) > 0
+        assert response.json()["code"] == 8  # RESOURCE_EXHAUSTED
