@@ -229,3 +229,34 @@ def test_overload_answers_429_with_retry_after(db_url: str, make_key: KeyFactory
         assert response.status_code == 429
         assert int(response.headers["retry-after"]) > 0
         assert response.json()["code"] == 8  # RESOURCE_EXHAUSTED
+
+
+def test_halves_of_traces_sent_concurrently_always_end_whole(engine: Any) -> None:
+    """Children and roots of the same traces race in two threads: whatever the interleaving,
+    each run ends with all its node executions (the trace locks and the re-check)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flowscope.integrations.otlp_decode import decode
+    from flowscope.integrations.otlp_ingest import ingest_spans
+    from flowscope.runs.pricing import PriceBook
+    from flowscope.runs.read import read_run
+    from flowscope.store.engine import read_transaction, write_transaction
+    from flowscope.tenancy.keys import ensure_tenant
+
+    with write_transaction(engine) as conn:
+        tenant_id = ensure_tenant(conn, "acme")
+    traces = [workflow_trace() for _ in range(30)]
+    roots = [decode(orjson.dumps(request([spans[0]])), json=True).spans for _, spans in traces]
+    children = [decode(orjson.dumps(request(spans[1:])), json=True).spans for _, spans in traces]
+    prices = PriceBook()
+
+    def send(parts: list[list[dict[str, Any]]]) -> None:
+        for records in parts:
+            ingest_spans(engine, tenant_id, records, prices=prices)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(send, [roots, children]))
+    with read_transaction(engine) as conn:
+        for trace_id, _ in traces:
+            run = read_run(conn, tenant_id, trace_id)
+            assert run is not None and run.node_count == 2, trace_id

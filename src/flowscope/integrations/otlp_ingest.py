@@ -17,11 +17,11 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from flowscope.integrations.otlp_mapping import map_trace
-from flowscope.runs.ingest import IngestRejected, prepare_batch, write_batch
+from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RunCreate
 from flowscope.store import dialect
-from flowscope.store.engine import write_transaction
+from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.timeutil import now_us as _now_us
 
 _SPAN_COLUMNS = ("tenant_id", "trace_id", "span_id", "parent_span_id", "span", "received_at_us")
@@ -49,7 +49,13 @@ def ingest_spans(
     prices: PriceBook,
     now_us: int | None = None,
 ) -> SpanIngestResult:
-    """Store the spans and write the runs of their traces, in one transaction."""
+    """Store the spans and write the runs of their traces, in one transaction.
+
+    The runs are built and prepared before the write transaction, from the spans stored
+    then; inside it, under the traces' locks, the stored span ids are checked again and the
+    runs rebuilt only if another request added spans meanwhile. Writers (SQLite has one)
+    thus wait for each other only to run SQL.
+    """
     incoming: dict[str, dict[str, dict[str, Any]]] = {}
     for record in records:  # the last copy of a span id wins
         incoming.setdefault(record["t"], {})[record["s"]] = record
@@ -58,43 +64,69 @@ def ingest_spans(
         return result
     now = _now_us() if now_us is None else now_us
     trace_ids = sorted(incoming)
-    with write_transaction(engine) as conn:
-        dialect.lock_keys(conn, [f"otlp:{tenant_id}:{t}" for t in trace_ids])
-        traces = _read_spans(conn, tenant_id, trace_ids)
-        runs: list[RunCreate] = []
-        for trace_id in trace_ids:
-            spans = traces.setdefault(trace_id, {})
-            spans.update(incoming[trace_id])
-            run = map_trace(list(spans.values()))
-            if run is None:
-                result.traces_waiting += 1
-            else:
-                runs.append(run)
-        rejected = _write_runs(conn, tenant_id, runs, prices, now, result)
-        rows = [
+    rows = {
+        trace_id: [
             (tenant_id, trace_id, span_id, span["p"], orjson.dumps(span).decode(), now)
-            for trace_id in trace_ids
-            if trace_id not in rejected
             for span_id, span in sorted(incoming[trace_id].items())
         ]
+        for trace_id in trace_ids
+    }
+    with read_transaction(engine) as conn:
+        stored = _read_spans(conn, tenant_id, trace_ids)
+    seen = _span_ids(stored)
+    runs, waiting = _map_traces(stored, incoming)
+    try:
+        prepared: PreparedBatch | None = prepare_batch(runs, prices=prices)
+    except IngestRejected:
+        prepared = None  # found again, run by run, in the transaction
+    with write_transaction(engine) as conn:
+        dialect.lock_keys(conn, [f"otlp:{tenant_id}:{t}" for t in trace_ids])
+        if prepared is None or _stored_span_ids(conn, tenant_id, trace_ids) != seen:
+            runs, waiting = _map_traces(_read_spans(conn, tenant_id, trace_ids), incoming)
+            prepared = None
+        rejected = _write_runs(conn, tenant_id, runs, prepared, prices, now, result)
         dialect.bulk_upsert(
             conn,
             "otlp_spans",
             _SPAN_COLUMNS,
             ("tenant_id", "trace_id", "span_id"),
             _SPAN_UPDATE,
-            rows,
+            [row for trace_id in trace_ids if trace_id not in rejected for row in rows[trace_id]],
             in_key_order=True,
         )
+    result.traces_waiting = waiting
     result.rejected_spans = sum(len(incoming[t]) for t in rejected)
     result.accepted_spans = len(records) - result.rejected_spans
     return result
+
+
+Traces = dict[str, dict[str, dict[str, Any]]]
+
+
+def _map_traces(stored: Traces, incoming: Traces) -> tuple[list[RunCreate], int]:
+    """The runs of the traces (stored spans with the incoming ones over them), and how many
+    traces still wait for their run span."""
+    runs: list[RunCreate] = []
+    waiting = 0
+    for trace_id in sorted(incoming):
+        spans = {**stored.get(trace_id, {}), **incoming[trace_id]}
+        run = map_trace(list(spans.values()))
+        if run is None:
+            waiting += 1
+        else:
+            runs.append(run)
+    return runs, waiting
+
+
+def _span_ids(traces: Traces) -> dict[str, set[str]]:
+    return {trace_id: set(spans) for trace_id, spans in traces.items() if spans}
 
 
 def _write_runs(
     conn: Connection,
     tenant_id: int,
     runs: list[RunCreate],
+    prepared: PreparedBatch | None,
     prices: PriceBook,
     now: int,
     result: SpanIngestResult,
@@ -104,7 +136,8 @@ def _write_runs(
     refused: set[str] = set()
     while runs:
         try:
-            write_batch(conn, tenant_id, prepare_batch(runs, prices=prices), now_us=now)
+            batch = prepared or prepare_batch(runs, prices=prices)
+            write_batch(conn, tenant_id, batch, now_us=now)
         except IngestRejected as exc:
             positions = {e["loc"][2] for e in exc.errors if len(e["loc"]) > 2}
             if not positions:  # nothing to single out: refuse them all
@@ -117,17 +150,16 @@ def _write_runs(
                     message = "; ".join(messages) or str(exc)
                     result.errors.append(f"trace {trace_id}: {message}")
             runs = [run for i, run in enumerate(runs) if i not in positions]
+            prepared = None
             continue
         result.runs_written = len(runs)
         break
     return refused
 
 
-def _read_spans(
-    conn: Connection, tenant_id: int, trace_ids: Sequence[str]
-) -> dict[str, dict[str, dict[str, Any]]]:
+def _read_spans(conn: Connection, tenant_id: int, trace_ids: Sequence[str]) -> Traces:
     """The stored spans of these traces, by trace id and span id."""
-    traces: dict[str, dict[str, dict[str, Any]]] = {}
+    traces: Traces = {}
     for start in range(0, len(trace_ids), _CHUNK):
         where, params = dialect.any_of(conn, "trace_id", trace_ids[start : start + _CHUNK])
         tenant = dialect.placeholders(conn, 1)
@@ -139,6 +171,22 @@ def _read_spans(
         for trace_id, span_id, span in rows:
             traces.setdefault(trace_id, {})[span_id] = orjson.loads(span)
     return traces
+
+
+def _stored_span_ids(
+    conn: Connection, tenant_id: int, trace_ids: Sequence[str]
+) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {}
+    tenant = dialect.placeholders(conn, 1)
+    for start in range(0, len(trace_ids), _CHUNK):
+        where, params = dialect.any_of(conn, "trace_id", trace_ids[start : start + _CHUNK])
+        rows = conn.exec_driver_sql(
+            f"SELECT trace_id, span_id FROM otlp_spans WHERE tenant_id = {tenant} AND {where}",
+            (tenant_id, *params),
+        )
+        for trace_id, span_id in rows:
+            ids.setdefault(trace_id, set()).add(span_id)
+    return ids
 
 
 def prune_spans(conn: Connection, received_before_us: int) -> int:
