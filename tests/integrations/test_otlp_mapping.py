@@ -229,3 +229,27 @@ def test_prompts_are_never_kept_only_their_hash() -> None:
 def test_undecodable_bodies_say_why(body: bytes, as_json: bool, message: str) -> None:
     with pytest.raises(BadPayload, match=message):
         decode(body, json=as_json)
+
+
+def test_app_and_workflow_precedence() -> None:
+    t, root = new_trace_id(), new_span_id()
+    dify = span(t, root, "workflow", 0, 1, dify__app_id="a-uuid", dify__workflow_id="w-uuid")
+    run = map_trace(records(dify))
+    assert run is not None
+    assert (run["app_id"], run["workflow_id"]) == ("a-uuid", "w-uuid")
+
+    payload = request([dify])
+    resource = payload["resourceSpans"][0]["resource"]["attributes"]
+    resource += [
+        {"key": "flowscope.app_id", "value": {"stringValue": "from-resource"}},
+        {"key": "service.version", "value": {"stringValue": "2.1.0"}},
+    ]
+    run = map_trace(decode(orjson.dumps(payload), json=True).spans)
+    assert run is not None
+    assert (run["app_id"], run["workflow_id"], run["workflow_version"]) == (
+        "from-resource",
+        "w-uuid",
+        "2.1.0",
+    )
+    bare = map_trace(records(span(t, root, "nightly-etl", 0, 1), service="etl"))
+    assert bare is not None and (bare["app_id"], bare["workflow_id"]) == ("etl", "nightly-etl")

@@ -60,14 +60,28 @@ _COMPLETION_TOKENS = (
 _TOTAL_TOKENS = ("llm.token_count.total", "gen_ai.usage.total_tokens")
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 _PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
-_APP = ("flowscope.app_id", "dify.app_id", "dify.app.id")
-_WORKFLOW = (
-    "flowscope.workflow_id",
-    "gen_ai.workflow.name",
-    "dify.workflow_id",
-    "dify.workflow.id",
+# (where, key) in order: "span" is the run span's attributes, "resource" its resource's.
+_APP = (
+    ("span", "flowscope.app_id"),
+    ("resource", "flowscope.app_id"),
+    ("span", "dify.app_id"),
+    ("span", "dify.app.id"),
+    ("resource", "service.name"),
 )
-_VERSION = ("flowscope.workflow_version", "dify.workflow.version", "dify.workflow_version")
+_WORKFLOW = (
+    ("span", "flowscope.workflow_id"),
+    ("resource", "flowscope.workflow_id"),
+    ("span", "gen_ai.workflow.name"),
+    ("span", "dify.workflow_id"),
+    ("span", "dify.workflow.id"),
+)
+_VERSION = (
+    ("span", "flowscope.workflow_version"),
+    ("resource", "flowscope.workflow_version"),
+    ("span", "dify.workflow.version"),
+    ("span", "dify.workflow_version"),
+    ("resource", "service.version"),
+)
 _DEFAULT_APP = "unknown_service"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -233,20 +247,14 @@ def _predecessor(span: Span, siblings: Iterable[Span]) -> str | None:
 
 
 def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
-    attributes, resource = span["a"], span["r"]
     status = _status(span)
     if status == "succeeded" and any(n["status"] == "failed" for n in executions):
         status = "partial-succeeded"  # the workflow completed although a node failed
     run: RunCreate = {
         "id": span["t"],
-        "app_id": _first_text(attributes, _APP)
-        or _first_text(resource, ("flowscope.app_id", "service.name"))
-        or _DEFAULT_APP,
-        "workflow_id": _first_text(attributes, _WORKFLOW)
-        or _first_text(resource, ("flowscope.workflow_id",))
-        or span["name"],
-        "workflow_version": _first_text(attributes, _VERSION)
-        or _first_text(resource, ("flowscope.workflow_version", "service.version")),
+        "app_id": _identity(span, _APP) or _DEFAULT_APP,
+        "workflow_id": _identity(span, _WORKFLOW) or span["name"],
+        "workflow_version": _identity(span, _VERSION),
         "status": status,
         "started_at": _time(span["start"]),
         "finished_at": _time(span["end"]) if span["end"] else None,
@@ -256,6 +264,14 @@ def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
         "node_executions": executions,
     }
     return run
+
+
+def _identity(span: Span, sources: Sequence[tuple[str, str]]) -> str | None:
+    for where, key in sources:
+        text = _text((span["a"] if where == "span" else span["r"]).get(key))
+        if text:
+            return text
+    return None
 
 
 def _status(span: Span) -> Any:
