@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         description="How long received OTLP spans are kept to merge a trace's late spans into "
         "its run; the runs themselves stay.",
     )
+    session_hours: float = Field(
+        12,
+        gt=0,
+        description="How long a dashboard sign-in lasts before the key must be pasted again "
+        "(revoking the key ends its sessions at once).",
+    )
     log_level: str = Field(
         "info", description="Log level of `flowscope serve`: critical, error, warning, info, debug."
     )

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from flowscope import __version__
+from flowscope import __version__, web
 from flowscope.advisor.thresholds import make_thresholds
 from flowscope.api.routes import (
     advisor,
@@ -135,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.prices = PriceBook()
     for module in (health, runs, apps, keys, performance, cache, advisor, metrics, otlp):
         app.include_router(module.router)
+    web.install(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -432,4 +432,17 @@ class OtlpSpan(Base):
     received_at_us: Mapped[int] = mapped_column(Micros)
 
 
+class WebSession(Base):
+    """A dashboard session: the SHA-256 of the cookie's random token and the key it stands
+    for (flowscope.tenancy.sessions)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_expires_at_us", "expires_at_us"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"))
+    created_at_us: Mapped[int] = mapped_column(Micros)
+    expires_at_us: Mapped[int] = mapped_column(Micros)
+
+
 metadata = Base.metadata

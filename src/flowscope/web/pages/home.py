@@ -1,0 +1,130 @@
+"""Sign-in, sign-out and the home page: every app's workflows at a glance."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from sqlalchemy import Connection, Engine
+
+from flowscope import catalog
+from flowscope.api.deps import AppSettings, DbEngine
+from flowscope.performance.overview import read_workflow_overview
+from flowscope.rollups.read import Filters, latency, read_run_figures
+from flowscope.store.engine import read_transaction, write_transaction
+from flowscope.tenancy.keys import authenticate
+from flowscope.tenancy.sessions import create_session, delete_session
+from flowscope.web.svg.sparkline import sparkline
+from flowscope.web.templating import templates
+from flowscope.web.viewer import COOKIE, CheckedForm, Viewer, session_token
+from flowscope.web.window import WindowChoice, choose_window
+
+router = APIRouter(include_in_schema=False)
+Choice = Annotated[WindowChoice, Depends(choose_window)]
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never an open redirect."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:
+    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    engine: DbEngine,
+    settings: AppSettings,
+    key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    target = _safe_next(next)
+    with read_transaction(engine) as conn:
+        found = authenticate(conn, key.strip())
+    if found is None:
+        return _login_error(request, target, 401, "That key is unknown or revoked.")
+    principal = found[0]
+    if not principal.may("read"):
+        return _login_error(
+            request, target, 403, "This key may only ingest; sign in with a read or admin key."
+        )
+    with write_transaction(engine) as conn:
+        token = create_session(conn, principal.key_id, settings.session_hours * 3600)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(settings.session_hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+        path="/",
+    )
+    return response
+
+
+def _login_error(request: Request, target: str, status: int, message: str) -> Response:
+    return templates.TemplateResponse(
+        request, "login.html", {"next": target, "error": message}, status_code=status
+    )
+
+
+def _is_https(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "")
+    return request.url.scheme == "https" or forwarded.split(",")[0].strip() == "https"
+
+
+@router.post("/logout", dependencies=[CheckedForm])
+def logout(request: Request, engine: DbEngine) -> Response:
+    token = session_token(request)
+    if token:
+        with write_transaction(engine) as conn:
+            delete_session(conn, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, viewer: Viewer, engine: DbEngine, choice: Choice) -> Response:
+    apps = await run_in_threadpool(_read_home, engine, viewer.principal.tenant_id, choice)
+    return templates.TemplateResponse(
+        request, "home.html", {"viewer": viewer, "choice": choice, "apps": apps}
+    )
+
+
+def _read_home(engine: Engine, tenant_id: int, choice: WindowChoice) -> list[dict[str, object]]:
+    window, filters = choice.window, Filters()
+    apps: list[dict[str, object]] = []
+    with read_transaction(engine) as conn:
+        for app_id in catalog.read_apps(conn, tenant_id):
+            overview = read_workflow_overview(conn, tenant_id, app_id, window, filters) or []
+            rows = []
+            for workflow in overview:
+                series = _p95_series(conn, tenant_id, app_id, workflow.workflow_id, choice)
+                rows.append({"workflow": workflow, "sparkline": series})
+            apps.append({"app_id": app_id, "workflows": rows})
+    return apps
+
+
+def _p95_series(
+    conn: Connection, tenant_id: int, app_id: str, workflow_id: str, choice: WindowChoice
+) -> Markup | None:
+    workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
+    if workflow_pk is None:
+        return None
+    step, window = choice.bucket_us, choice.window
+    merged = read_run_figures(
+        conn, workflow_pk, window.start_us, window.end_us, Filters(), bucket_us=step
+    )
+    starts = range(window.start_us // step * step, window.end_us, step)
+    values = [latency(merged[s]).quantile(0.95) if s in merged else None for s in starts]
+    return sparkline(values, label=f"p95 latency of {workflow_id} per {choice.granularity}")
