@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select
 
 from flowscope.store import dialect
-from flowscope.store.tables import App, Workflow
+from flowscope.store.tables import App, Workflow, WorkflowVersion
 
 WorkflowKey = tuple[str, str]  # (app_id, workflow_id)
 
@@ -65,6 +65,17 @@ def read_workflow_pk(conn: Connection, tenant_id: int, app_id: str, workflow_id:
             App.tenant_id == tenant_id, App.app_id == app_id, Workflow.workflow_id == workflow_id
         )
     ).scalar_one_or_none()
+
+
+def read_versions(conn: Connection, workflow_pk: int) -> list[str]:
+    """The workflow's versions in the order they were first seen."""
+    return list(
+        conn.execute(
+            select(WorkflowVersion.version)
+            .where(WorkflowVersion.workflow_pk == workflow_pk)
+            .order_by(WorkflowVersion.first_seen_us)
+        ).scalars()
+    )
 
 
 def read_apps(conn: Connection, tenant_id: int) -> dict[str, list[str]]:

@@ -62,6 +62,7 @@ def demo(runs: int, seed: int, database_url: str, host: str, port: int, serve: b
     # Plain echo: these lines get copied and pasted, so they must never be wrapped.
     click.echo(f"loaded {result.runs} runs with {result.node_executions} node executions")
     click.echo(f"admin API key (tenant 'demo'): {key}")
+    click.echo(f"dashboard: {base}/ (sign in with the key above)")
     click.echo(f"API docs: {base}/docs")
     click.echo(f"try: curl -H 'Authorization: Bearer {key}' {base}/api/v1/apps")
     bottlenecks = "apps/support-assistant/workflows/support-rag/performance/bottlenecks"

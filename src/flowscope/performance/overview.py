@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
+from flowscope import catalog
 from flowscope.performance.figures import amount, count, ratio
 from flowscope.performance.window import Window
 from flowscope.rollups.figures import Figures
 from flowscope.rollups.read import Filters, latency, read_run_figures
 from flowscope.schemas.performance import TrendLatency, WorkflowOverview
-from flowscope.store.tables import App, Workflow, WorkflowRun, WorkflowVersion
+from flowscope.store.tables import App, Workflow, WorkflowRun
 from flowscope.timeutil import maybe_from_us
 
 
@@ -29,11 +30,7 @@ def read_workflow_overview(
     ).all()
     data = []
     for workflow_pk, workflow_id in workflows:
-        versions = conn.execute(
-            select(WorkflowVersion.version)
-            .where(WorkflowVersion.workflow_pk == workflow_pk)
-            .order_by(WorkflowVersion.first_seen_us)
-        ).scalars()
+        versions = catalog.read_versions(conn, workflow_pk)
         last = conn.execute(
             select(func.max(WorkflowRun.started_at_us)).where(
                 WorkflowRun.workflow_pk == workflow_pk

@@ -8,16 +8,19 @@ from flowscope.analytics.critical_path import Execution, Schedule
 from flowscope.runs.read import read_run
 from flowscope.runs.rows import UNFINISHED
 from flowscope.schemas.performance import PathChild, PathStep, RunCriticalPath
-from flowscope.schemas.runs import NodeExecutionPublic
+from flowscope.schemas.runs import NodeExecutionPublic, RunPublic
 from flowscope.timeutil import to_us
 
 
 def read_critical_path(conn: Connection, tenant_id: int, run_id: str) -> RunCriticalPath | None:
-    """None when the tenant has no such run. Iteration and loop children count inside their
-    container; unfinished node executions are left out."""
+    """None when the tenant has no such run."""
     run = read_run(conn, tenant_id, run_id)
-    if run is None:
-        return None
+    return None if run is None else run_critical_path(run)
+
+
+def run_critical_path(run: RunPublic) -> RunCriticalPath:
+    """The critical path of a run already read (with its node executions). Iteration and
+    loop children count inside their container; unfinished node executions are left out."""
     run_start = to_us(run.started_at)
     run_end = None if run.finished_at is None else to_us(run.finished_at)
     top = [

@@ -142,18 +142,34 @@ def read_runs(
     workflow_pk: int,
     *,
     status: str | None = None,
+    workflow_version: str | None = None,
+    start_us: int | None = None,
+    end_us: int | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[RunSummaryPublic]:
-    """A page of the workflow's runs, newest first (keyset pagination on start time, id)."""
+    """A page of the workflow's runs, newest first (keyset pagination on start time, id).
+
+    Optional filters: status, version, and runs started in [start_us, end_us). The start-time
+    bounds and the cursor are ranges on the index (workflow_pk, started_at_us, id); status
+    and version are checked on the rows the index walk finds.
+    """
     query = _runs_query().where(WorkflowRun.workflow_pk == workflow_pk)
     if status is not None:
         query = query.where(WorkflowRun.status == status)
+    if workflow_version is not None:
+        query = query.where(WorkflowRun.workflow_version == workflow_version)
+    if start_us is not None:
+        query = query.where(WorkflowRun.started_at_us >= start_us)
+    if end_us is not None:
+        query = query.where(WorkflowRun.started_at_us < end_us)
     if cursor is not None:
         started, pk = decode_cursor(cursor)
+        # The plain upper bound lets both databases seek the index; the OR settles ties.
         query = query.where(
+            WorkflowRun.started_at_us <= started,
             (WorkflowRun.started_at_us < started)
-            | ((WorkflowRun.started_at_us == started) & (WorkflowRun.id < pk))
+            | ((WorkflowRun.started_at_us == started) & (WorkflowRun.id < pk)),
         )
     query = query.order_by(WorkflowRun.started_at_us.desc(), WorkflowRun.id.desc())
     rows = conn.execute(query.limit(limit + 1)).all()
