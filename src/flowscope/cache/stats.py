@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from flowscope import catalog
+from flowscope.cache.backends.base import CacheBackend
+from flowscope.performance.window import Window
 from flowscope.rollups.figures import DAY_US, HOUR_US
 from flowscope.rollups.read import Filters, latency, read_node_figures
+from flowscope.schemas.cache import CacheDay, CacheStatistics, CacheTopNode, CacheTopNodes
 from flowscope.store import dialect
 from flowscope.store.engine import write_transaction
 from flowscope.timeutil import from_us, now_us
@@ -142,3 +145,71 @@ def _node_medians(
         for node_id, f in figures.items()
         if (median := latency(f).quantile(0.5)) is not None
     }
+
+
+def read_statistics(
+    conn: Connection,
+    backend: CacheBackend,
+    tenant_id: int,
+    app_id: str,
+    workflow_id: str,
+    window: Window,
+) -> CacheStatistics:
+    """Lookups, hits and savings of the window's days, day by day, and the workflow's live
+    entries in `backend` now. Flush the counters first to include this process's latest."""
+    daily = read_counts(
+        conn, tenant_id, app_id, workflow_id, window.start_us, window.end_us, by="day"
+    )
+    entries, size = backend.stats(tenant_id, app_id, workflow_id)
+    lookups = sum(c.lookups for _, c in daily)
+    hits = sum(c.hits for _, c in daily)
+    return CacheStatistics(
+        window=window.public(),
+        lookups=lookups,
+        hits=hits,
+        misses=lookups - hits,
+        hit_rate=hits / lookups if lookups else None,
+        stores=sum(c.stores for _, c in daily),
+        skipped=sum(c.skipped for _, c in daily),
+        errors=getattr(backend, "errors", 0),
+        entries=entries,
+        bytes=size,
+        time_saved_ms=sum(c.time_saved_ms for _, c in daily),
+        cost_saved=round(sum(c.cost_saved for _, c in daily), 9),
+        daily=[
+            CacheDay(
+                date=day,
+                lookups=c.lookups,
+                hits=c.hits,
+                misses=c.lookups - c.hits,
+                hit_rate=c.hits / c.lookups if c.lookups else None,
+                time_saved_ms=c.time_saved_ms,
+                cost_saved=round(c.cost_saved, 9),
+            )
+            for day, c in daily
+        ],
+    )
+
+
+def read_top_nodes(
+    conn: Connection, tenant_id: int, app_id: str, workflow_id: str, window: Window, limit: int
+) -> CacheTopNodes:
+    """The workflow's nodes by cache hits over the window (then time saved, then id)."""
+    nodes = read_counts(
+        conn, tenant_id, app_id, workflow_id, window.start_us, window.end_us, by="node"
+    )
+    ranked = sorted((c for _, c in nodes), key=lambda c: (-c.hits, -c.time_saved_ms, c.node_id))
+    return CacheTopNodes(
+        window=window.public(),
+        data=[
+            CacheTopNode(
+                node_id=c.node_id,
+                lookups=c.lookups,
+                hits=c.hits,
+                hit_rate=c.hits / c.lookups if c.lookups else None,
+                time_saved_ms=c.time_saved_ms,
+                cost_saved=round(c.cost_saved, 9),
+            )
+            for c in ranked[:limit]
+        ],
+    )

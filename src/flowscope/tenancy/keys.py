@@ -42,6 +42,11 @@ class Principal:
     def may(self, permission: str) -> bool:
         return permission in _GRANTS[self.role]
 
+    @property
+    def actor(self) -> str:
+        """Who did it, for audit trails: the key's name, or its id when it has none."""
+        return self.key_name or f"key {self.key_id}"
+
 
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

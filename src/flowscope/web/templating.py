@@ -17,6 +17,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 def duration(ms: float | None) -> str:
     if ms is None:
         return NONE
+    if ms == 0:
+        return "0 ms"
     if ms < 1:
         return f"{ms:.2f} ms"
     if ms < 1000:

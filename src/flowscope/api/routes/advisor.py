@@ -255,7 +255,7 @@ def dismiss_recommendation(
             conn,
             workflow_pk,
             recommendation_id,
-            actor=principal.key_name or f"key {principal.key_id}",
+            actor=principal.actor,
             reason=reason,
             now_us=now_us(),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -15,11 +14,10 @@ from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin
 from flowscope.cache import service
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.policy import PolicyError, policy_as_dict
-from flowscope.cache.stats import CacheCounters, NodeCounts, read_counts
+from flowscope.cache.stats import CacheCounters, read_statistics, read_top_nodes
 from flowscope.performance.window import MAX_DAYS, Window, make_window
 from flowscope.schemas.cache import (
     CacheCleaned,
-    CacheDay,
     CacheInvalidated,
     CacheInvalidateRequest,
     CacheLookupRequest,
@@ -28,7 +26,6 @@ from flowscope.schemas.cache import (
     CacheStatistics,
     CacheStoreRequest,
     CacheStoreResult,
-    CacheTopNode,
     CacheTopNodes,
 )
 from flowscope.store.engine import read_transaction, write_transaction
@@ -191,18 +188,10 @@ async def cleanup(
 Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="Days back from now (default 7).")]
 
 
-def _counts(
-    request: Request, engine: Engine, tenant_id: int, app_id: str, workflow_id: str, days: int,
-    by: str,
-) -> tuple[Window, Sequence[tuple[Any, NodeCounts]]]:  # fmt: skip
+def _flushed_window(request: Request, engine: Engine, days: int) -> Window:
     counters: CacheCounters = request.app.state.cache_counters
     counters.flush(engine)  # this process's latest counts; others flush every few seconds
-    window = make_window(days, None, None, default_days=7)
-    with read_transaction(engine) as conn:
-        found = read_counts(
-            conn, tenant_id, app_id, workflow_id, window.start_us, window.end_us, by=by
-        )
-    return window, found
+    return make_window(days, None, None, default_days=7)
 
 
 @router.get(
@@ -218,37 +207,11 @@ def cache_statistics(
     engine: DbEngine,
     days: Days = 7,
 ) -> CacheStatistics:
-    window, daily = _counts(request, engine, principal.tenant_id, app_id, workflow_id, days, "day")
-    backend = _backend(request)
-    entries, size = backend.stats(principal.tenant_id, app_id, workflow_id)
-    lookups = sum(c.lookups for _, c in daily)
-    hits = sum(c.hits for _, c in daily)
-    return CacheStatistics(
-        window=window.public(),
-        lookups=lookups,
-        hits=hits,
-        misses=lookups - hits,
-        hit_rate=hits / lookups if lookups else None,
-        stores=sum(c.stores for _, c in daily),
-        skipped=sum(c.skipped for _, c in daily),
-        errors=getattr(backend, "errors", 0),
-        entries=entries,
-        bytes=size,
-        time_saved_ms=sum(c.time_saved_ms for _, c in daily),
-        cost_saved=round(sum(c.cost_saved for _, c in daily), 9),
-        daily=[
-            CacheDay(
-                date=day,
-                lookups=c.lookups,
-                hits=c.hits,
-                misses=c.lookups - c.hits,
-                hit_rate=c.hits / c.lookups if c.lookups else None,
-                time_saved_ms=c.time_saved_ms,
-                cost_saved=round(c.cost_saved, 9),
-            )
-            for day, c in daily
-        ],
-    )
+    window = _flushed_window(request, engine, days)
+    with read_transaction(engine) as conn:
+        return read_statistics(
+            conn, _backend(request), principal.tenant_id, app_id, workflow_id, window
+        )
 
 
 @router.get(
@@ -265,19 +228,6 @@ def cache_top_nodes(
     days: Days = 7,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> CacheTopNodes:
-    window, nodes = _counts(request, engine, principal.tenant_id, app_id, workflow_id, days, "node")
-    ranked = sorted((c for _, c in nodes), key=lambda c: (-c.hits, -c.time_saved_ms, c.node_id))
-    return CacheTopNodes(
-        window=window.public(),
-        data=[
-            CacheTopNode(
-                node_id=c.node_id,
-                lookups=c.lookups,
-                hits=c.hits,
-                hit_rate=c.hits / c.lookups if c.lookups else None,
-                time_saved_ms=c.time_saved_ms,
-                cost_saved=round(c.cost_saved, 9),
-            )
-            for c in ranked[:limit]
-        ],
-    )
+    window = _flushed_window(request, engine, days)
+    with read_transaction(engine) as conn:
+        return read_top_nodes(conn, principal.tenant_id, app_id, workflow_id, window, limit)

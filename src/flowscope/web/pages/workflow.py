@@ -1,7 +1,447 @@
-"""A workflow's page: summary, trends, nodes, bottlenecks, cache and recommendations."""
+"""A workflow's page: summary, trends, nodes, bottlenecks, cache and recommendations.
+
+Every figure comes from the service functions behind the REST API, read in one transaction;
+the two forms (invalidate the cache, dismiss a recommendation) are for admin viewers.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
+from sqlalchemy import Engine
+
+from flowscope import catalog
+from flowscope.advisor.lifecycle import dismiss, read_recommendations
+from flowscope.api.deps import DbEngine
+from flowscope.cache.backends.base import CacheBackend
+from flowscope.cache.stats import CacheCounters, read_statistics, read_top_nodes
+from flowscope.graphs.store import read_latest_graph
+from flowscope.performance.figures import change_pct
+from flowscope.performance.nodes import bottleneck_list, node_list, read_window_figures
+from flowscope.performance.summary import read_summary
+from flowscope.performance.trends import read_trends
+from flowscope.rollups.read import Filters
+from flowscope.schemas.advisor import RecommendationPublic
+from flowscope.schemas.cache import CacheStatistics, CacheTopNodes
+from flowscope.schemas.performance import BottleneckList, NodeList, Summary, Trends
+from flowscope.store.engine import read_transaction, write_transaction
+from flowscope.tenancy.keys import Principal
+from flowscope.timeutil import now_us
+from flowscope.web.svg.trend import Axis, Line, Marker, trend_chart
+from flowscope.web.templating import (
+    change,
+    duration,
+    integer,
+    money,
+    percent,
+    templates,
+    when,
+)
+from flowscope.web.viewer import AdminViewer, CheckedForm, PageNotFound, Viewer
+from flowscope.web.window import WindowChoice, choose_window
 
 router = APIRouter(include_in_schema=False)
+Choice = Annotated[WindowChoice, Depends(choose_window)]
+PAGE = "/apps/{app_id}/workflows/{workflow_id}"
+REC_FILTERS = {
+    "active": ("active",),
+    "dismissed": ("dismissed",),
+    "resolved": ("resolved",),
+    "all": ("active", "dismissed", "resolved"),
+}
+TOP_CACHE_NODES = 10
+_DONE = re.compile(r"^(dismissed|invalidated)-(\d{1,9})$|^choose-(node_type|node_id|scope)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A headline figure against the previous period; `higher` says which way is better
+    ("better", "worse", or "" when more is neither)."""
+
+    label: str
+    field: str
+    value: float | None
+    text: str
+    previous: str
+    change: float | None
+    higher: str = ""
+    note: str = ""
+
+    @property
+    def tone(self) -> str:
+        if self.change is None or abs(self.change) < 0.05 or not self.higher:
+            return ""
+        opposite = "better" if self.higher == "worse" else "worse"
+        return self.higher if self.change > 0 else opposite
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    svg: Markup
+    legend: list[tuple[str, str]]  # (css class, name)
+    regressions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowView:
+    """What the page shows, read in one transaction."""
+
+    summary: Summary
+    nodes: NodeList
+    bottlenecks: BottleneckList
+    trends: Trends
+    cache: CacheStatistics
+    cache_nodes: CacheTopNodes
+    recommendations: list[RecommendationPublic]
+    has_graph: bool
+    titles: dict[str, str] = field(default_factory=dict)
+
+
+def page_url(app_id: str, workflow_id: str) -> str:
+    return PAGE.format(app_id=quote(app_id, safe=""), workflow_id=quote(workflow_id, safe=""))
+
+
+def _back(app_id: str, workflow_id: str, choice: WindowChoice, anchor: str, **extra: str) -> str:
+    query = "&".join(filter(None, (choice.query, urlencode(extra))))
+    return f"{page_url(app_id, workflow_id)}?{query}#{anchor}"
+
+
+@router.get(PAGE, response_class=HTMLResponse)
+async def workflow_page(
+    request: Request,
+    app_id: str,
+    workflow_id: str,
+    choice: Choice,
+    viewer: Viewer,
+    engine: DbEngine,
+    recs: str = "active",
+    done: str = "",
+) -> Response:
+    state = request.app.state
+    view = await run_in_threadpool(
+        _read_workflow,
+        engine,
+        state.cache,
+        state.cache_counters,
+        viewer.principal.tenant_id,
+        app_id,
+        workflow_id,
+        choice,
+    )
+    recs = recs if recs in REC_FILTERS else "active"
+    currency = view.summary.cost.currency
+    context = {
+        "viewer": viewer,
+        "choice": choice,
+        "app_id": app_id,
+        "workflow_id": workflow_id,
+        "base": page_url(app_id, workflow_id),
+        "view": view,
+        "cards": summary_cards(view.summary),
+        "latency_chart": latency_chart(view.trends, choice),
+        "cost_chart": cost_chart(view.trends, choice, currency),
+        "currency": currency,
+        "recs": recs,
+        "rec_counts": {
+            name: sum(r.status in statuses for r in view.recommendations)
+            for name, statuses in REC_FILTERS.items()
+        },
+        "shown_recs": [r for r in view.recommendations if r.status in REC_FILTERS[recs]],
+        "flash": _flash(done),
+        "evidence_rows": partial(evidence_rows, currency=currency),
+        "node_types": sorted({n.node_type for n in view.nodes.data if n.node_type}),
+        "node_ids": sorted(
+            {n.node_id for n in view.nodes.data} | {n.node_id for n in view.cache_nodes.data}
+        ),
+    }
+    return templates.TemplateResponse(request, "workflow.html", context)
+
+
+def _read_workflow(
+    engine: Engine,
+    backend: CacheBackend,
+    counters: CacheCounters,
+    tenant_id: int,
+    app_id: str,
+    workflow_id: str,
+    choice: WindowChoice,
+) -> WorkflowView:
+    counters.flush(engine)  # this process's latest cache counts, as the cache API does
+    window, filters = choice.window, Filters()
+    with read_transaction(engine) as conn:
+        workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
+        if workflow_pk is None:  # unknown and another tenant's look the same
+            raise PageNotFound(f"There is no workflow {app_id}/{workflow_id} in your tenant.")
+        merged = read_window_figures(conn, workflow_pk, window, filters)
+        nodes = node_list(merged, window)
+        return WorkflowView(
+            summary=read_summary(conn, workflow_pk, window, filters),
+            nodes=nodes,
+            bottlenecks=bottleneck_list(merged, window),
+            trends=read_trends(conn, workflow_pk, window, filters, granularity=choice.granularity),
+            cache=read_statistics(conn, backend, tenant_id, app_id, workflow_id, window),
+            cache_nodes=read_top_nodes(
+                conn, tenant_id, app_id, workflow_id, window, TOP_CACHE_NODES
+            ),
+            recommendations=read_recommendations(conn, workflow_pk, statuses=REC_FILTERS["all"]),
+            has_graph=read_latest_graph(conn, workflow_pk) is not None,
+            titles={n.node_id: n.title for n in nodes.data if n.title},
+        )
+
+
+def summary_cards(summary: Summary) -> list[Card]:
+    """Runs, success rate, p50 and p95, cost, tokens and cache hit rate, each with its change
+    against the previous period (computed as the summary's own `change_pct`)."""
+    s, b = summary, summary.previous_period
+    in_money = partial(money, currency=s.cost.currency)
+    figures: list[tuple[str, str, float | None, float | None, Callable[[Any], str], str]] = [
+        ("Runs", "run_count", s.run_count, b.run_count, integer, ""),
+        ("Success rate", "success_rate", s.success_rate, b.success_rate, percent, "better"),
+        ("p50 latency", "p50_ms", s.latency_ms.p50, b.latency_ms.p50, duration, "worse"),
+        ("p95 latency", "p95_ms", s.latency_ms.p95, b.latency_ms.p95, duration, "worse"),
+        ("Cost", "cost", s.cost.total, b.cost.total, in_money, "worse"),
+        ("Tokens", "tokens", s.tokens.total, b.tokens.total, integer, "worse"),
+        ("Cache hit rate", "cache_hit_rate", s.cache.hit_rate, b.cache.hit_rate, percent, "better"),
+    ]
+    notes = {
+        "cost": f"{in_money(s.cost.per_run_mean)} per run" if s.run_count else "",
+        "cache_hit_rate": f"{integer(s.cache.hits)} hits of {integer(s.cache.lookups)} lookups",
+    }
+    return [
+        Card(
+            label,
+            name,
+            now,
+            fmt(now),
+            fmt(then),
+            change_pct(then, now),
+            higher,
+            notes.get(name, ""),
+        )
+        for label, name, now, then, fmt, higher in figures
+    ]
+
+
+def latency_chart(trends: Trends, choice: WindowChoice) -> Chart:
+    lines = [
+        Line("p50", [b.latency_ms.p50 for b in trends.buckets], "p50"),
+        Line("p95", [b.latency_ms.p95 for b in trends.buckets], "p95"),
+    ]
+    return _chart(
+        trends,
+        choice,
+        lines,
+        {"latency_p50_ms": "p50 latency", "latency_p95_ms": "p95 latency"},
+        duration,
+        chart_id="latency-chart",
+        unit="ms",
+        title=f"p50 and p95 run latency per {choice.granularity}",
+    )
+
+
+def cost_chart(trends: Trends, choice: WindowChoice, currency: str) -> Chart:
+    # A bucket without runs has no cost to speak of: a gap, not a zero.
+    lines = [Line("cost", [b.cost if b.run_count else None for b in trends.buckets], "cost")]
+    return _chart(
+        trends,
+        choice,
+        lines,
+        {"cost_per_run": "cost per run"},
+        partial(money, currency=currency),
+        chart_id="cost-chart",
+        unit=currency,
+        title=f"Cost per {choice.granularity} ({currency})",
+    )
+
+
+def _chart(
+    trends: Trends,
+    choice: WindowChoice,
+    lines: list[Line],
+    metrics: Mapping[str, str],
+    fmt: Callable[[float], str],
+    *,
+    chart_id: str,
+    title: str,
+    unit: str,
+) -> Chart:
+    starts = [b.start for b in trends.buckets]
+    found = [r for r in trends.regressions if r.metric in metrics and r.node_id is None]
+    regressions: list[dict[str, Any]] = []
+    at: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for number, regression in enumerate(found, start=1):
+        name = metrics[regression.metric]
+        before, after = fmt(regression.before), fmt(regression.after)
+        text = (
+            f"{name} from {regression.starts_at:%Y-%m-%d %H:%M} UTC: {before} → {after} "
+            f"({change(regression.change_pct)})"
+        )
+        regressions.append(
+            {
+                "number": number,
+                "metric": name,
+                "starts_at": regression.starts_at,
+                "before": before,
+                "after": after,
+                "change_pct": regression.change_pct,
+            }
+        )
+        if regression.starts_at in starts:
+            at[starts.index(regression.starts_at)].append((str(number), text))
+    # Changes of several metrics that start together share one marker.
+    markers = [
+        Marker(i, ",".join(n for n, _ in here), "; ".join(t for _, t in here))
+        for i, here in sorted(at.items())
+    ]
+    svg = trend_chart(
+        starts,
+        lines,
+        chart_id=chart_id,
+        title=title,
+        axis=Axis(unit=unit, hourly=choice.granularity == "hour"),
+        markers=markers,
+    )
+    return Chart(svg, [(line.css, line.name) for line in lines], regressions)
+
+
+def evidence_rows(figures: Mapping[str, Any], *, currency: str) -> list[tuple[str, str]]:
+    """The figures a rule looked at, each formatted as its name says it is measured."""
+    return [
+        (name.replace("_", " "), _figure(name, value, currency)) for name, value in figures.items()
+    ]
+
+
+def _figure(name: str, value: Any, currency: str) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        if name.endswith("_pct"):
+            return change(value)
+        if "_ms" in name:
+            return duration(value)
+        if name.endswith(("_share", "_rate")):
+            return percent(value)
+        if "cost" in name:
+            return money(value, currency)
+        return integer(value) if isinstance(value, int) or abs(value) >= 100 else f"{value:.3g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_figure(name, v, currency) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_figure(str(k), v, currency)}" for k, v in value.items())
+    if name.endswith("_at") and isinstance(value, str):
+        try:
+            return when(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    return str(value)
+
+
+def _flash(done: str) -> dict[str, str] | None:
+    """The outcome of a form, carried back through the redirect's query string, shown in
+    the section of the form (`where`)."""
+    matched = _DONE.match(done)
+    if matched is None:
+        return None
+    action, number, missing = matched.groups()
+    if action == "dismissed":
+        text = f"Recommendation {number} dismissed: it is now listed under Dismissed."
+        return {"where": "recommendations", "kind": "ok", "text": text}
+    if action == "invalidated":
+        entries = "entry" if number == "1" else "entries"
+        return {"where": "cache", "kind": "ok", "text": f"Invalidated {number} cached {entries}."}
+    what = {"node_type": "the node type", "node_id": "the node id"}.get(missing, "what")
+    text = f"Nothing was invalidated: choose {what} to invalidate."
+    return {"where": "cache", "kind": "error", "text": text}
+
+
+@router.post(f"{PAGE}/cache/invalidate", dependencies=[CheckedForm])
+async def invalidate_cache(
+    request: Request,
+    app_id: str,
+    workflow_id: str,
+    viewer: AdminViewer,
+    choice: Choice,
+    scope: Annotated[str, Form()] = "all",
+    node_type: Annotated[str, Form()] = "",
+    node_id: Annotated[str, Form()] = "",
+) -> Response:
+    """Drop cached results of the workflow, as `POST .../cache/invalidate` does."""
+    chosen = {"node_type": node_type.strip(), "node_id": node_id.strip(), "all": "all"}.get(scope)
+    if not chosen:  # never widen an unclear request to everything
+        missing = scope if scope in ("node_type", "node_id") else "scope"
+        target = _back(app_id, workflow_id, choice, "cache", done=f"choose-{missing}")
+        return RedirectResponse(target, status_code=303)
+    selector: dict[str, Any] = {"all": True} if scope == "all" else {scope: chosen}
+    backend: CacheBackend = request.app.state.cache
+    invalidate = partial(
+        backend.invalidate,
+        viewer.principal.tenant_id,
+        app_id=app_id,
+        workflow_id=workflow_id,
+        **selector,
+    )
+    count = await run_in_threadpool(invalidate)
+    target = _back(app_id, workflow_id, choice, "cache", done=f"invalidated-{count}")
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post(f"{PAGE}/recommendations/{{recommendation_id}}/dismiss", dependencies=[CheckedForm])
+async def dismiss_recommendation(
+    app_id: str,
+    workflow_id: str,
+    recommendation_id: int,
+    viewer: AdminViewer,
+    engine: DbEngine,
+    choice: Choice,
+    recs: str = "active",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Dismiss with a reason, recording the key's name, as `POST .../dismiss` does."""
+    found = await run_in_threadpool(
+        _dismiss,
+        engine,
+        viewer.principal,
+        app_id,
+        workflow_id,
+        recommendation_id,
+        reason.strip() or None,
+    )
+    if not found:
+        raise PageNotFound(f"There is no recommendation {recommendation_id} of this workflow.")
+    recs = recs if recs in REC_FILTERS else "active"
+    target = _back(
+        app_id,
+        workflow_id,
+        choice,
+        "recommendations",
+        recs=recs,
+        done=f"dismissed-{recommendation_id}",
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+def _dismiss(
+    engine: Engine,
+    principal: Principal,
+    app_id: str,
+    workflow_id: str,
+    rec_id: int,
+    reason: str | None,
+) -> bool:
+    with write_transaction(engine) as conn:
+        pk = catalog.read_workflow_pk(conn, principal.tenant_id, app_id, workflow_id)
+        if pk is None:  # unknown, or another tenant's
+            return False
+        found = dismiss(conn, pk, rec_id, actor=principal.actor, reason=reason, now_us=now_us())
+        return found is not None
