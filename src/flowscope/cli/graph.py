@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -20,6 +22,7 @@ from flowscope.tenancy.keys import ensure_tenant
 from flowscope.timeutil import now_us
 
 DEFAULT_TENANT = "demo"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -27,14 +30,15 @@ def graph() -> None:
     """Workflow graphs: what the advisor reads to tell data dependencies from drawn edges."""
 
 
-def read_graph_file(path: Path) -> WorkflowGraph:
-    """A graph from a file: JSON (`.json`) as a neutral graph, anything else as Dify DSL."""
+def read_graph_file(path: Path, *, dify_only: bool = False) -> WorkflowGraph:
+    """A graph from a file: JSON (`.json`) as a neutral graph, anything else (or every file,
+    with `dify_only`) as Dify DSL."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
     try:
-        if path.suffix.lower() == ".json":
+        if path.suffix.lower() == ".json" and not dify_only:
             try:
                 return parse_json_graph(orjson.loads(raw))
             except orjson.JSONDecodeError as exc:
@@ -44,25 +48,29 @@ def read_graph_file(path: Path) -> WorkflowGraph:
         raise click.ClickException(f"{path}: {exc}") from None
 
 
-@graph.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--app", "app_id", required=True, help="App id the graph belongs to.")
-@click.option("--workflow", "workflow_id", required=True, help="Workflow id.")
-@click.option(
-    "--workflow-version", default=None, help="Only for this version (default: every version)."
+_GRAPH_FILE_OPTIONS = (
+    click.argument("file", type=click.Path(path_type=Path, dir_okay=False)),
+    click.option("--app", "app_id", required=True, help="App id the graph belongs to."),
+    click.option("--workflow", "workflow_id", required=True, help="Workflow id."),
+    click.option(
+        "--workflow-version", default=None, help="Only for this version (default: every version)."
+    ),
+    click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="Tenant name."),
+    json_option,
+    database_url_option,
 )
-@click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="Tenant name.")
-@json_option
-@database_url_option
-def import_graph(
-    file: Path,
-    app_id: str,
-    workflow_id: str,
-    workflow_version: str | None,
-    tenant: str,
-    as_json: bool,
-    database_url: str,
-) -> None:
+
+
+def graph_file_options(command: F) -> F:
+    """The arguments of every command that registers a graph file for a workflow."""
+    for option in reversed(_GRAPH_FILE_OPTIONS):
+        command = option(command)
+    return command
+
+
+@graph.command("import")
+@graph_file_options
+def import_graph(**options: Any) -> None:
     """Register FILE as the graph of a workflow: a Dify app DSL export (.yml, DSL 0.1.x to
     0.6.x) or a neutral JSON graph (.json: {"nodes": [...], "edges": [...]}).
 
@@ -73,7 +81,24 @@ def import_graph(
     Example:
       flowscope graph import support.yml --app support-assistant --workflow support-rag
     """
-    parsed = read_graph_file(file)
+    register_graph_file(**options)
+
+
+def register_graph_file(
+    file: Path,
+    app_id: str,
+    workflow_id: str,
+    workflow_version: str | None,
+    tenant: str,
+    as_json: bool,
+    database_url: str,
+    *,
+    dify_only: bool = False,
+) -> None:
+    """Read FILE and store its graph for the workflow (creating tenant and workflow on first
+    use), then print what it reads and its independent edges: the body of every command
+    taking `graph_file_options` (`graph import`, `import dify-app`)."""
+    parsed = read_graph_file(file, dify_only=dify_only)
     engine = open_database(database_url)
     try:
         now = now_us()

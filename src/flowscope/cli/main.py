@@ -9,6 +9,7 @@ from flowscope.cli.advise import advise
 from flowscope.cli.db import db
 from flowscope.cli.demo import demo
 from flowscope.cli.graph import graph
+from flowscope.cli.imports import import_group
 from flowscope.cli.keys import keys
 from flowscope.cli.openapi import openapi
 from flowscope.cli.report import report
@@ -24,5 +25,5 @@ def cli() -> None:
     """
 
 
-for command in (serve, db, keys, demo, report, advise, graph, openapi):
+for command in (serve, db, keys, demo, report, advise, graph, import_group, openapi):
     cli.add_command(command)

@@ -103,7 +103,8 @@ _NODE_UPDATE = (
 )
 
 # A container (iteration, loop) may already include its children's tokens and cost, as
-# Dify's do: a child counts towards the run only when its container reports none itself.
+# Dify's do: a child's figure counts towards the run only when its container reports none
+# itself (figure by figure: a container with a total but no split leaves the split to them).
 # The CTE bounds the self-join to the runs just written, whatever the table's size.
 _RUN_TOTALS = """
 WITH n AS (
@@ -116,8 +117,9 @@ a AS (
         COUNT(n.id) AS node_count,
         COALESCE(SUM(CASE WHEN n.cache_hit THEN 1 ELSE 0 END), 0) AS cache_hits,
         COALESCE(SUM(CASE WHEN n.cost_source = 'unpriced' THEN 1 ELSE 0 END), 0) AS unpriced,
-        SUM(CASE WHEN p.total_tokens IS NULL THEN n.prompt_tokens END) AS prompt_tokens,
-        SUM(CASE WHEN p.total_tokens IS NULL THEN n.completion_tokens END) AS completion_tokens,
+        SUM(CASE WHEN p.prompt_tokens IS NULL THEN n.prompt_tokens END) AS prompt_tokens,
+        SUM(CASE WHEN p.completion_tokens IS NULL THEN n.completion_tokens END)
+            AS completion_tokens,
         SUM(CASE WHEN p.total_tokens IS NULL THEN n.total_tokens END) AS total_tokens,
         SUM(CASE WHEN p.cost IS NULL THEN n.cost END) AS cost,
         COALESCE(MAX(CASE WHEN n.cost IS NOT NULL THEN n.currency END), 'USD') AS currency

@@ -164,7 +164,9 @@ def run_totals(nodes: Sequence[tuple[Any, ...]]) -> RunTotals:
     """A run's figures from its node rows: the Python twin of ingest's _RUN_TOTALS SQL.
 
     A container (iteration, loop) may already include its children's tokens and cost, as
-    Dify's do: a child counts only when its container reports none itself.
+    Dify's do: a child's figure counts only when its container reports none itself. Figure by
+    figure: a container that reports a total but no prompt/completion split (Dify's) leaves
+    the split to its children.
     """
     by_id = {row[_N["id"]]: row for row in nodes}
     parent_at, tokens_at, cost_at = _N["parent_id"], _N["total_tokens"], _N["cost"]
@@ -175,9 +177,11 @@ def run_totals(nodes: Sequence[tuple[Any, ...]]) -> RunTotals:
         cache_hits += bool(row[_N["cache_hit"]])
         unpriced += row[_N["cost_source"]] == "unpriced"
         parent = by_id.get(row[parent_at]) if row[parent_at] is not None else None
-        if parent is None or parent[tokens_at] is None:
+        if parent is None or parent[_N["prompt_tokens"]] is None:
             prompt = _add(prompt, row[_N["prompt_tokens"]])
+        if parent is None or parent[_N["completion_tokens"]] is None:
             completion = _add(completion, row[_N["completion_tokens"]])
+        if parent is None or parent[tokens_at] is None:
             total = _add(total, row[tokens_at])
         if parent is None or parent[cost_at] is None:
             cost = _add(cost, row[cost_at])

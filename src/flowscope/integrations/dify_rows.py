@@ -1,0 +1,242 @@
+"""Rows of Dify's `workflow_runs` and `workflow_node_executions` as flowscope runs (no I/O).
+
+Each function takes row dicts as psycopg returns them (uuids, naive UTC timestamps, JSON
+kept as text) and builds an unvalidated `RunCreate`-shaped dict; the importer validates it.
+Dify stores inputs, outputs and process data as text that it may truncate, so every JSON
+column is read tolerantly: a value that does not parse gives no hash, no split, no model.
+
+Tokens and cost: a container row (iteration, loop) already includes its children's, so each
+child gets `parent_id` = the container's execution id and ingestion counts it only when the
+container reports nothing itself (flowscope.runs.ingest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+import rfc8785
+
+Row = Mapping[str, Any]
+
+_UNFINISHED_RUN = frozenset({"running", "paused"})
+_UNFINISHED_NODE = frozenset({"pending", "running", "paused"})
+# Dify's `pending` (queued, not started) has no flowscope twin: it is still running.
+_NODE_STATUS = {"pending": "running"}
+_RETRY = "retry"
+_MAX_ERROR = 100_000
+_MAX_TITLE = 1_000
+_MAX_SHORT = 255
+
+
+def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
+    """A `RunCreate` dict from one `workflow_runs` row and its node execution rows."""
+    status = run["status"]
+    finished = status not in _UNFINISHED_RUN
+    # Dify writes 0 tokens and 0 s while a run is going: unknown rather than zero until it ends.
+    tokens = run.get("total_tokens")
+    return {
+        "id": str(run["id"]),
+        "app_id": str(run["app_id"]),
+        "workflow_id": str(run["workflow_id"]),
+        "workflow_version": _short(run.get("version")),
+        "status": status,
+        "started_at": utc(run["created_at"]),
+        "finished_at": _maybe_utc(run.get("finished_at")),
+        "elapsed_ms": _elapsed_ms(run.get("elapsed_time")) if finished else None,
+        "error": _text(run.get("error"), _MAX_ERROR),
+        "triggered_from": _short(run.get("triggered_from")),
+        "inputs_hash": json_hash(run.get("inputs")),
+        "total_tokens": tokens if (finished or tokens) else None,
+        "node_executions": nodes_from_rows(nodes),
+    }
+
+
+def nodes_from_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """The `NodeExecutionCreate` dicts of one run's node rows, with container links and the
+    retry counts that need the whole run to compute."""
+    nodes = [node_from_row(row) for row in rows]
+    starts = [row["created_at"] for row in rows]
+    containers = _containers(nodes, starts)
+    retries = Counter(_attempt_key(node) for node in nodes if node["status"] == _RETRY)
+    for node, started in zip(nodes, starts, strict=True):
+        node["parent_id"] = _parent_id(node, started, containers)
+        if node["status"] != _RETRY:
+            node["retry_count"] = retries.get(_attempt_key(node), 0)
+    return nodes
+
+
+def node_from_row(row: Row) -> dict[str, Any]:
+    """A `NodeExecutionCreate` dict from one row, without `parent_id` and `retry_count`."""
+    status = row["status"]
+    meta = parse_object(row.get("execution_metadata"))
+    outputs = parse_object(row.get("outputs"))
+    process = parse_object(row.get("process_data"))
+    prompt, completion = _usage_split(outputs, process)
+    node: dict[str, Any] = {
+        "id": str(row["id"]),
+        "node_id": str(row["node_id"]),
+        "node_type": row["node_type"],
+        "title": _text(row.get("title"), _MAX_TITLE),
+        "index": row.get("index"),
+        "predecessor_node_id": _text(row.get("predecessor_node_id"), _MAX_SHORT),
+        "status": _NODE_STATUS.get(status, status),
+        "started_at": utc(row["created_at"]),
+        "finished_at": _maybe_utc(row.get("finished_at")),
+        "elapsed_ms": (
+            None if status in _UNFINISHED_NODE else _elapsed_ms(row.get("elapsed_time"))
+        ),
+        "error": _text(row.get("error"), _MAX_ERROR),
+        "model_provider": _short(process.get("model_provider")),
+        "model_name": _short(process.get("model_name")),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": _count(meta.get("total_tokens")),
+        "input_hash": json_hash(row.get("inputs")),
+        "iteration_id": _text(meta.get("iteration_id"), _MAX_SHORT),
+        "iteration_index": _count(meta.get("iteration_index")),
+        "loop_id": _text(meta.get("loop_id"), _MAX_SHORT),
+        "loop_index": _count(meta.get("loop_index")),
+    }
+    node.update(_cost(meta))
+    return node
+
+
+def parse_object(text: str | None) -> dict[str, Any]:
+    """A JSON object column, or {} when it is empty, truncated or not an object."""
+    value = parse_json(text)
+    return value if isinstance(value, dict) else {}
+
+
+def parse_json(text: str | None) -> Any:
+    """A JSON column's value, or None when it is empty or does not parse (truncated)."""
+    if not text:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def json_hash(text: str | None) -> str | None:
+    """SHA-256 (hex) of the RFC 8785 canonical form of a JSON column, None if it has none.
+
+    The same inputs written with other key orders or spacing hash the same, so repeated
+    inputs are recognised across runs.
+    """
+    value = parse_json(text)
+    if value is None:
+        return None
+    try:
+        return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    except rfc8785.CanonicalizationError:  # e.g. an integer beyond 2**53
+        return None
+
+
+def utc(value: datetime) -> datetime:
+    """Dify's timestamps are naive UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _maybe_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def _elapsed_ms(seconds: float | None) -> float | None:
+    """Dify reports seconds; a missing, negative or non-finite one is left to the timestamps."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds * 1000.0
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """Non-empty text cut to what the schema takes (Dify's error texts can be long)."""
+    if value is None:
+        return None
+    text = str(value)
+    return text[:limit] if text else None
+
+
+def _short(value: Any) -> str | None:
+    return _text(value, _MAX_SHORT) if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer, or None for anything else (bools, strings, floats)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _usage_split(outputs: dict[str, Any], process: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(prompt, completion) tokens from `outputs.usage`, else from `process_data.usage`."""
+    for holder in (outputs, process):
+        usage = holder.get("usage")
+        if isinstance(usage, dict):
+            prompt = _count(usage.get("prompt_tokens"))
+            completion = _count(usage.get("completion_tokens"))
+            if prompt is not None or completion is not None:
+                return prompt, completion
+    return None, None
+
+
+def _cost(meta: dict[str, Any]) -> dict[str, Any]:
+    """`cost` and `currency` from `total_price` (often a string) and `currency`; nothing when
+    either is unusable, rather than a cost in the wrong currency."""
+    price = meta.get("total_price")
+    if price is None or isinstance(price, bool):
+        return {}
+    try:
+        amount = Decimal(str(price))
+    except InvalidOperation:
+        return {}
+    if not amount.is_finite() or amount < 0:
+        return {}
+    currency = meta.get("currency") or "USD"
+    if not isinstance(currency, str) or len(currency) != 3:
+        return {}
+    return {"cost": float(amount), "currency": currency.upper()}
+
+
+def _containers(
+    nodes: Sequence[dict[str, Any]], starts: Sequence[datetime]
+) -> dict[str, list[tuple[datetime, str]]]:
+    """The run's possible containers by node id: (start, execution id), in start order."""
+    found: dict[str, list[tuple[datetime, str]]] = {}
+    for node, started in zip(nodes, starts, strict=True):
+        found.setdefault(node["node_id"], []).append((started, node["id"]))
+    for executions in found.values():
+        executions.sort()
+    return found
+
+
+def _parent_id(
+    node: dict[str, Any], started: datetime, containers: dict[str, list[tuple[datetime, str]]]
+) -> str | None:
+    """The execution of the node's iteration or loop that started last at or before it: the
+    innermost one when containers nest, and the right one when the container ran twice."""
+    candidates = [
+        candidate
+        for container_id in (node["iteration_id"], node["loop_id"])
+        for candidate in containers.get(container_id or "", ())
+        if candidate[0] <= started and candidate[1] != node["id"]
+    ]
+    return max(candidates)[1] if candidates else None
+
+
+def _attempt_key(node: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two rows attempts of the same execution: the node, and its place in an
+    iteration or loop."""
+    return (
+        node["node_id"],
+        node["iteration_id"],
+        node["iteration_index"],
+        node["loop_id"],
+        node["loop_index"],
+    )
