@@ -300,11 +300,11 @@ def _reason(exc: ValidationError) -> str:
 
 def _rejected(runs: Sequence[RunCreate], exc: IngestRejected) -> dict[int, SkippedRun]:
     """The runs an IngestRejected names, by position; re-raised if it names none."""
-    rejected: dict[int, SkippedRun] = {}
-    for error in exc.errors:
-        loc = error.get("loc", [])
-        if len(loc) > 2 and isinstance(loc[2], int) and 0 <= loc[2] < len(runs):
-            rejected.setdefault(loc[2], SkippedRun(runs[loc[2]]["id"], error["msg"]))
+    rejected = {
+        position: SkippedRun(runs[position]["id"], message)
+        for position, message in exc.by_run().items()
+        if 0 <= position < len(runs)
+    }
     if not rejected:
         raise exc
     return rejected

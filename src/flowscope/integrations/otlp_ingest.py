@@ -139,15 +139,12 @@ def _write_runs(
             batch = prepared or prepare_batch(runs, prices=prices)
             write_batch(conn, tenant_id, batch, now_us=now)
         except IngestRejected as exc:
-            positions = {e["loc"][2] for e in exc.errors if len(e["loc"]) > 2}
-            if not positions:  # nothing to single out: refuse them all
-                positions = set(range(len(runs)))
-            for position in sorted(positions):
+            by_run = exc.by_run() or dict.fromkeys(range(len(runs)), str(exc))
+            positions = set(by_run)
+            for position, message in sorted(by_run.items()):
                 trace_id = runs[position]["id"]
                 refused.add(trace_id)
                 if len(result.errors) < 5:
-                    messages = [e["msg"] for e in exc.errors if e["loc"][2:3] == [position]]
-                    message = "; ".join(messages) or str(exc)
                     result.errors.append(f"trace {trace_id}: {message}")
             runs = [run for i, run in enumerate(runs) if i not in positions]
             prepared = None

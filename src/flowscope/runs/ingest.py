@@ -152,6 +152,16 @@ class IngestRejected(Exception):
     def __str__(self) -> str:
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in self.errors)
 
+    def by_run(self) -> dict[int, str]:
+        """The messages of each refused run, by its position in the batch (importers drop
+        those runs and write the rest again)."""
+        found: dict[int, list[str]] = {}
+        for error in self.errors:
+            loc = error.get("loc", ())
+            if len(loc) > 2 and isinstance(loc[2], int):
+                found.setdefault(loc[2], []).append(error["msg"])
+        return {position: "; ".join(messages) for position, messages in found.items()}
+
 
 def _dedupe(runs: Sequence[RunCreate]) -> tuple[dict[str, int], dict[str, RunCreate]]:
     """The last report of each run id with the highest rank, and where it stood in the batch."""
