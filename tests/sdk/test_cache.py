@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from flowscope import Recorder
+from flowscope.sdk.cache import HttpCacheClient, NodeCache
 from tests.conftest import KeyFactory
 from tests.sdk.conftest import TENANT, Serve, stored_run
 from tests.servers import free_port
@@ -117,13 +118,18 @@ def test_concurrent_misses_compute_once(db_url: str, tenant_id: int, tmp_path: P
 
 
 def test_callers_that_do_not_share_a_process_compute_once(
-    serve: Serve, make_key: KeyFactory, tenant_id: int, tmp_path: Path
+    serve: Serve,
+    make_key: KeyFactory,
+    tenant_id: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Separate Recorders (as separate engine processes would be) through one server: the
-    first to miss takes the lease, the others wait for its result."""
+    """Separate cache clients (as separate engine processes would have) through one server:
+    the first to miss takes the lease, the others wait for its result. Timeouts are generous:
+    on a loaded machine a slow lookup would count as a miss and the caller compute."""
     import threading
     import time
 
+    monkeypatch.setenv("FLOWSCOPE_CACHE_TIMEOUT_MS", "30000")  # the server's own
     url = serve(free_port())
     api_key = make_key("ingest", tenant=TENANT)
     calls: list[int] = []
@@ -135,11 +141,14 @@ def test_callers_that_do_not_share_a_process_compute_once(
         return "answer"
 
     def engine_process(i: int) -> None:
-        with Recorder(url=url, api_key=api_key, spool_dir=tmp_path / str(i)) as rec:
-            cache = rec.cache(app_id="support-bot", workflow_id="triage")
+        client = HttpCacheClient(url, api_key, timeout=30)
+        try:
+            cache = NodeCache(client, "support-bot", "triage")
             results.append(
                 cache.get_or_compute("kb_1", "knowledge-retrieval", CONFIG, {"q": "same"}, slow)
             )
+        finally:
+            client.close()
 
     threads = [threading.Thread(target=engine_process, args=(i,)) for i in range(4)]
     for thread in threads:
