@@ -260,3 +260,27 @@ def test_halves_of_traces_sent_concurrently_always_end_whole(engine: Any) -> Non
         for trace_id, _ in traces:
             run = read_run(conn, tenant_id, trace_id)
             assert run is not None and run.node_count == 2, trace_id
+
+
+def test_pruning_forgets_old_spans_and_keeps_their_runs(engine: Any) -> None:
+    from flowscope.integrations.otlp_decode import decode
+    from flowscope.integrations.otlp_ingest import ingest_spans, prune_spans
+    from flowscope.runs.pricing import PriceBook
+    from flowscope.runs.read import read_run
+    from flowscope.store.engine import read_transaction, write_transaction
+    from flowscope.tenancy.keys import ensure_tenant
+
+    with write_transaction(engine) as conn:
+        tenant_id = ensure_tenant(conn, "acme")
+    old_trace, old_spans = workflow_trace()
+    new_trace, new_spans = workflow_trace()
+    for spans, received in ((old_spans, 1_000), (new_spans, 2_000)):
+        records = decode(orjson.dumps(request(spans)), json=True).spans
+        ingest_spans(engine, tenant_id, records, prices=PriceBook(), now_us=received)
+    with write_transaction(engine) as conn:
+        assert prune_spans(conn, 1_500) == 3
+    with read_transaction(engine) as conn:
+        left = conn.exec_driver_sql("SELECT DISTINCT trace_id FROM otlp_spans").scalars().all()
+        assert left == [new_trace]
+        run = read_run(conn, tenant_id, old_trace)
+        assert run is not None and run.node_count == 2
