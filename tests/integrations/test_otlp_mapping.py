@@ -253,3 +253,26 @@ def test_app_and_workflow_precedence() -> None:
     )
     bare = map_trace(records(span(t, root, "nightly-etl", 0, 1), service="etl"))
     assert bare is not None and (bare["app_id"], bare["workflow_id"]) == ("etl", "nightly-etl")
+
+
+def test_predecessors_in_a_wide_fan_out_match_the_definition() -> None:
+    """300 siblings with overlapping times: each one's predecessor is the sibling that ended
+    last at or before it started (latest end, then highest span id), checked by brute force."""
+    import random
+
+    shuffle = random.Random(7)
+    t, root = new_trace_id(), new_span_id()
+    children = []
+    for i in range(300):
+        start = shuffle.randrange(0, 5000)
+        end = start + shuffle.choice([0, 1, 5, 50, 400])
+        children.append(span(t, new_span_id(), f"step-{i}", start, end, parent=root))
+    recs = records(span(t, root, "wf", 0, 6000), *children)
+    run = map_trace(recs)
+    assert run is not None
+    by_id = {r["s"]: r for r in recs if r["p"] == root}
+    for node in run["node_executions"]:
+        me = by_id[node["id"]]
+        earlier = [o for o in by_id.values() if o is not me and o["end"] <= me["start"]]
+        best = max(earlier, key=lambda o: (o["end"], o["s"]), default=None)
+        assert node["predecessor_node_id"] == (best["name"] if best else None)

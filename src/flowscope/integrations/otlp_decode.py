@@ -161,7 +161,7 @@ def _id_as_base64(value: Any, size: int) -> Any:
 def _records(request: ExportTraceServiceRequest) -> Decoded:
     out = Decoded()
     for resource_spans in request.resource_spans:
-        resource = _kept(resource_spans.resource.attributes)
+        resource, _ = _kept(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 record = _record(span, resource, out)
@@ -188,8 +188,7 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
     if end and end < start:
         out.reject(f"span {span_id.hex()}: end_time_unix_nano is before start_time_unix_nano")
         return None
-    attributes = _kept(span.attributes)
-    input_hash = _input_hash(span.attributes)
+    attributes, input_hash = _kept(span.attributes)
     error = span.status.code == _STATUS_ERROR
     message = span.status.message or (_exception_message(span) if error else "")
     record: dict[str, Any] = {
@@ -213,15 +212,19 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
     return record
 
 
-def _kept(attributes: Any) -> dict[str, Any]:
+def _kept(attributes: Any) -> tuple[dict[str, Any], str | None]:
+    """The attributes the mapping reads, and the SHA-256 of the input, in one pass."""
     kept: dict[str, Any] = {}
+    input_hash = None
     for kv in attributes:
         key = kv.key
         if key in KEPT_ATTRIBUTES or key.startswith(KEPT_PREFIXES):
             value = _scalar(kv)
             if value is not None:
                 kept[key] = value
-    return kept
+        elif key in HASHED_INPUTS and input_hash is None:
+            input_hash = _hash(kv.value)
+    return kept, input_hash
 
 
 def _scalar(kv: KeyValue) -> Any:
@@ -238,17 +241,13 @@ def _scalar(kv: KeyValue) -> Any:
     return None  # arrays, maps and bytes: nothing the mapping reads
 
 
-def _input_hash(attributes: Any) -> str | None:
-    for kv in attributes:
-        if kv.key in HASHED_INPUTS:
-            value = kv.value
-            raw = (
-                value.string_value.encode()
-                if value.WhichOneof("value") == "string_value"
-                else value.SerializeToString()
-            )
-            return hashlib.sha256(raw).hexdigest()
-    return None
+def _hash(value: Any) -> str:
+    raw = (
+        value.string_value.encode()
+        if value.WhichOneof("value") == "string_value"
+        else value.SerializeToString()
+    )
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _exception_message(span: Any) -> str:
