@@ -67,6 +67,16 @@ def read_workflow_pk(conn: Connection, tenant_id: int, app_id: str, workflow_id:
     ).scalar_one_or_none()
 
 
+def read_workflow_pks(conn: Connection, tenant_id: int) -> dict[tuple[str, str], int]:
+    """Every workflow of the tenant: (app id, workflow id) -> its key, in one query."""
+    rows = conn.execute(
+        select(App.app_id, Workflow.workflow_id, Workflow.id)
+        .join(App, App.id == Workflow.app_pk)
+        .where(App.tenant_id == tenant_id)
+    )
+    return {(app_id, workflow_id): pk for app_id, workflow_id, pk in rows}
+
+
 def read_versions(conn: Connection, workflow_pk: int) -> list[str]:
     """The workflow's versions in the order they were first seen."""
     return list(

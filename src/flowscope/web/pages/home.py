@@ -105,22 +105,21 @@ def _read_home(engine: Engine, tenant_id: int, choice: WindowChoice) -> list[dic
     window, filters = choice.window, Filters()
     apps: list[dict[str, object]] = []
     with read_transaction(engine) as conn:
+        pks = catalog.read_workflow_pks(conn, tenant_id)
         for app_id in catalog.read_apps(conn, tenant_id):
             overview = read_workflow_overview(conn, tenant_id, app_id, window, filters) or []
             rows = []
             for workflow in overview:
-                series = _p95_series(conn, tenant_id, app_id, workflow.workflow_id, choice)
+                pk = pks.get((app_id, workflow.workflow_id))
+                series = None if pk is None else _p95_series(conn, pk, workflow.workflow_id, choice)
                 rows.append({"workflow": workflow, "sparkline": series})
             apps.append({"app_id": app_id, "workflows": rows})
     return apps
 
 
 def _p95_series(
-    conn: Connection, tenant_id: int, app_id: str, workflow_id: str, choice: WindowChoice
-) -> Markup | None:
-    workflow_pk = catalog.read_workflow_pk(conn, tenant_id, app_id, workflow_id)
-    if workflow_pk is None:
-        return None
+    conn: Connection, workflow_pk: int, workflow_id: str, choice: WindowChoice
+) -> Markup:
     step, window = choice.bucket_us, choice.window
     merged = read_run_figures(
         conn, workflow_pk, window.start_us, window.end_us, Filters(), bucket_us=step
