@@ -144,3 +144,12 @@ def test_properties_on_random_dags(run: RandomRun) -> None:
             shorter = {index_of[e.id]: e.duration_us // 2}
             full = max(end for _, end in schedule.replay(shorter))
             assert schedule.replay_end_us(shorter) == full
+
+
+def test_a_predecessor_that_did_not_run_leaves_it_to_timing() -> None:
+    # Dify's iteration items name the iteration-start node, which keeps no row of its own.
+    executions = [
+        Execution("i0", "summarise", 0, 100, predecessor_node_id="iteration-start"),
+        Execution("i1", "summarise", 110, 300, predecessor_node_id="iteration-start"),
+    ]
+    assert Schedule(executions).critical_path().path == ("i0", "i1")

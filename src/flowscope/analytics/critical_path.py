@@ -7,7 +7,8 @@ before it could start:
 
 - from the workflow graph, when known: the latest execution of each node it needs that ended
   by `s(e)`;
-- else from its `predecessor_node_id`: the latest execution of that node that ended by `s(e)`;
+- else from its `predecessor_node_id`: the latest execution of that node that ended by `s(e)`
+  (a predecessor that did not run in the same schedule counts as none given);
 - else from timing alone: every execution that ended by `s(e)`. Observed times cannot tell
   scheduling overhead from waiting on another node, so slack from timing alone can differ
   either way from slack with the graph: give the graph when there is one.
@@ -37,6 +38,7 @@ class Execution:
     start_us: int
     end_us: int
     predecessor_node_id: str | None = None
+    parent_id: str | None = None  # the container it ran inside (run_schedule.RunSchedule)
 
     @property
     def duration_us(self) -> int:
@@ -106,12 +108,15 @@ class Schedule:
 
     def _dependencies(self, needs: Mapping[str, Collection[str]]) -> list[list[int]]:
         deps: list[list[int]] = []
+        present = {e.node_id for e in self.executions}
         for i, e in enumerate(self.executions):
             # Only executions earlier in start order: two instantaneous ones at the same moment
             # would otherwise each wait for the other.
             ended = [j for j in range(i) if self.executions[j].end_us <= e.start_us]
             wanted = needs.get(e.node_id)
-            if wanted is None and e.predecessor_node_id is not None:
+            # A predecessor that never ran here (Dify's iteration-start, which keeps no row)
+            # says nothing: timing decides, as when none is given.
+            if wanted is None and e.predecessor_node_id in present:
                 wanted = (e.predecessor_node_id,)
             if wanted is None:
                 deps.append(ended)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from flowscope.analytics.critical_path import Execution, Schedule
+from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.analytics.sketch import ZERO_KEY, bucket_key
 from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED
 
@@ -259,7 +259,8 @@ def _add_critical_path(
     details: Sequence[dict[str, Any]],
     by_node: dict[str, Figures],
 ) -> bool:
-    """Critical-path figures of a finished run; False when it has no finished top-level node."""
+    """Critical-path figures of a finished run, through its containers; False when it has
+    no finished node execution."""
     executions = [
         Execution(
             row[_N["id"]],
@@ -267,22 +268,18 @@ def _add_critical_path(
             row[_N["started_at_us"]],
             row[_N["finished_at_us"]],
             described.get("predecessor_node_id"),
+            row[_N["parent_id"]],
         )
         for row, described in zip(nodes, details, strict=True)
-        if row[_N["parent_id"]] is None
-        and row[_N["finished_at_us"]] is not None
-        and row[_N["status"]] not in UNFINISHED
+        if row[_N["finished_at_us"]] is not None and row[_N["status"]] not in UNFINISHED
     ]
     if not executions:
         return False
-    schedule = Schedule(executions, run_start_us=run.started_at_us, run_end_us=run.finished_at_us)
+    schedule = RunSchedule(
+        executions, run_start_us=run.started_at_us, run_end_us=run.finished_at_us
+    )
     path = schedule.critical_path()
-    index = {e.id: i for i, e in enumerate(schedule.executions)}
-    waits: dict[str, int] = {}
-    for execution_id in path.path:
-        i = index[execution_id]
-        node_id = schedule.executions[i].node_id
-        waits[node_id] = waits.get(node_id, 0) + schedule.gaps[i]
+    waits = schedule.gaps_on_path_us()
     for node_id, us in path.time_on_path_us().items():
         node = by_node[node_id]
         node.count("cp_runs")

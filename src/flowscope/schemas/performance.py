@@ -198,8 +198,17 @@ class PathChild(BaseModel):
     node_id: str
     node_type: str
     status: str
+    parent_id: str | None = Field(None, description="The container it ran inside.")
     start_offset_ms: float
     duration_ms: float | None
+    on_critical_path: bool = Field(
+        False, description="The run waited on it: it held its container up, which held the run."
+    )
+    slack_ms: float | None = Field(
+        None,
+        description="How much longer it could have taken without delaying the run (finished "
+        "executions only).",
+    )
 
 
 class PathStep(BaseModel):
@@ -215,7 +224,9 @@ class PathStep(BaseModel):
     )
     on_critical_path: bool
     children: list[PathChild] = Field(
-        default_factory=list, description="Iteration or loop children, inside this container."
+        default_factory=list,
+        description="Everything that ran inside this container (iteration and loop items, a "
+        "chain's or agent's calls), depth first in start order.",
     )
 
 
