@@ -70,7 +70,7 @@ def test_trace_without_its_root_waits() -> None:
     assert map_trace(records(span(t, new_span_id(), "child", 1, 2, parent=root))) is None
 
 
-def test_invoke_workflow_span_wins_over_the_root() -> None:
+def test_the_root_is_the_run_and_a_workflow_span_below_it_names_the_workflow() -> None:
     t, http, workflow, child = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
     run = map_trace(
         records(
@@ -89,11 +89,15 @@ def test_invoke_workflow_span_wins_over_the_root() -> None:
         )
     )
     assert run is not None
-    assert run["workflow_id"] == "triage"
-    assert [n["id"] for n in run["node_executions"]] == [child]
+    assert (run["id"], run["workflow_id"]) == (t, "triage")
+    nodes = {n["id"]: n for n in run["node_executions"]}
+    assert set(nodes) == {workflow, child}  # nothing under the root is lost
+    assert nodes[workflow]["node_type"] == "workflow"
+    assert nodes[child]["parent_id"] == workflow
+    assert nodes[child]["node_id"] == "invoke_workflow triage/classify"
 
 
-def test_openinference_chain_below_a_plain_root_is_the_run() -> None:
+def test_an_openinference_chain_below_a_plain_root_is_a_node_of_the_root() -> None:
     t, http, chain, retriever, llm = (new_trace_id(), *(new_span_id() for _ in range(4)))
     run = map_trace(
         records(
@@ -129,13 +133,15 @@ def test_openinference_chain_below_a_plain_root_is_the_run() -> None:
         )
     )
     assert run is not None
-    assert (run["app_id"], run["workflow_id"]) == ("kb-app", "rag")
+    assert (run["app_id"], run["workflow_id"]) == ("support-bot", "POST /chat")
     nodes = {n["id"]: n for n in run["node_executions"]}
+    assert nodes[chain]["node_type"] == "chain"
+    assert (nodes[retriever]["node_id"], nodes[llm]["node_id"]) == ("rag/retrieve", "rag/ChatOpenAI")
     assert nodes[retriever]["node_type"] == "knowledge-retrieval"
     assert nodes[llm]["node_type"] == "llm"
     assert nodes[llm]["cost"] == pytest.approx(0.00006)
     assert (nodes[llm]["prompt_tokens"], nodes[llm]["total_tokens"]) == (200, 250)
-    assert nodes[llm]["predecessor_node_id"] == "retrieve"
+    assert nodes[llm]["predecessor_node_id"] == "rag/retrieve"
 
 
 def test_error_status_fails_the_node_and_marks_the_run_partial() -> None:

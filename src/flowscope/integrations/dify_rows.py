@@ -49,7 +49,7 @@ def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
         "status": status,
         "started_at": utc(run["created_at"]),
         "finished_at": _maybe_utc(run.get("finished_at")),
-        "elapsed_ms": _elapsed_ms(run.get("elapsed_time")) if finished else None,
+        "elapsed_ms": elapsed_ms(run.get("elapsed_time")) if finished else None,
         "error": _text(run.get("error"), _MAX_ERROR),
         "triggered_from": _short(run.get("triggered_from")),
         "inputs_hash": json_hash(run.get("inputs")),
@@ -62,14 +62,21 @@ def nodes_from_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The `NodeExecutionCreate` dicts of one run's node rows, with container links and the
     retry counts that need the whole run to compute."""
     nodes = [node_from_row(row) for row in rows]
-    starts = [row["created_at"] for row in rows]
+    link_nodes(nodes, [row["created_at"] for row in rows])
+    return nodes
+
+
+def link_nodes(nodes: Sequence[dict[str, Any]], starts: Sequence[datetime]) -> None:
+    """Set each node's container (`parent_id`, unless already known) from its iteration or
+    loop id, and each final row's `retry_count` from the `retry` rows of the same attempt
+    key. Shared by the database import and Dify's traces (otlp_dify)."""
     containers = _containers(nodes, starts)
     retries = Counter(_attempt_key(node) for node in nodes if node["status"] == _RETRY)
     for node, started in zip(nodes, starts, strict=True):
-        node["parent_id"] = _parent_id(node, started, containers)
+        if node.get("parent_id") is None:
+            node["parent_id"] = _parent_id(node, started, containers)
         if node["status"] != _RETRY:
             node["retry_count"] = retries.get(_attempt_key(node), 0)
-    return nodes
 
 
 def node_from_row(row: Row) -> dict[str, Any]:
@@ -86,12 +93,10 @@ def node_from_row(row: Row) -> dict[str, Any]:
         "title": _text(row.get("title"), _MAX_TITLE),
         "index": row.get("index"),
         "predecessor_node_id": _text(row.get("predecessor_node_id"), _MAX_SHORT),
-        "status": _NODE_STATUS.get(status, status),
+        "status": node_status(status),
         "started_at": utc(row["created_at"]),
         "finished_at": _maybe_utc(row.get("finished_at")),
-        "elapsed_ms": (
-            None if status in _UNFINISHED_NODE else _elapsed_ms(row.get("elapsed_time"))
-        ),
+        "elapsed_ms": (None if status in _UNFINISHED_NODE else elapsed_ms(row.get("elapsed_time"))),
         "error": _text(row.get("error"), _MAX_ERROR),
         "model_provider": _short(process.get("model_provider")),
         "model_name": _short(process.get("model_name")),
@@ -104,8 +109,13 @@ def node_from_row(row: Row) -> dict[str, Any]:
         "loop_id": _text(meta.get("loop_id"), _MAX_SHORT),
         "loop_index": _count(meta.get("loop_index")),
     }
-    node.update(_cost(meta))
+    node.update(dify_cost(meta))
     return node
+
+
+def node_status(status: str) -> str:
+    """Dify's node status as flowscope's (`pending`, queued, is still running)."""
+    return _NODE_STATUS.get(status, status)
 
 
 def parse_object(text: str | None) -> dict[str, Any]:
@@ -148,7 +158,7 @@ def _maybe_utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-def _elapsed_ms(seconds: float | None) -> float | None:
+def elapsed_ms(seconds: float | None) -> float | None:
     """Dify reports seconds; a missing, negative or non-finite one is left to the timestamps."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
@@ -186,7 +196,7 @@ def _usage_split(outputs: dict[str, Any], process: dict[str, Any]) -> tuple[int 
     return None, None
 
 
-def _cost(meta: dict[str, Any]) -> dict[str, Any]:
+def dify_cost(meta: Mapping[str, Any]) -> dict[str, Any]:
     """`cost` and `currency` from `total_price` (often a string) and `currency`; nothing when
     either is unusable, rather than a cost in the wrong currency."""
     price = meta.get("total_price")
@@ -217,7 +227,7 @@ def _containers(
 
 
 def _parent_id(
-    node: dict[str, Any], started: datetime, containers: dict[str, list[tuple[datetime, str]]]
+    node: Mapping[str, Any], started: datetime, containers: dict[str, list[tuple[datetime, str]]]
 ) -> str | None:
     """The execution of the node's iteration or loop that started last at or before it: the
     innermost one when containers nest, and the right one when the container ran twice."""
@@ -230,7 +240,7 @@ def _parent_id(
     return max(candidates)[1] if candidates else None
 
 
-def _attempt_key(node: dict[str, Any]) -> tuple[Any, ...]:
+def _attempt_key(node: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two rows attempts of the same execution: the node, and its place in an
     iteration or loop."""
     return (

@@ -22,6 +22,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from flowscope.integrations.dify_rows import json_hash as canonical_json_hash
+
 # Span attributes the mapping reads; keys under these prefixes are kept too.
 KEPT_ATTRIBUTES = frozenset(
     {
@@ -46,19 +48,76 @@ KEPT_ATTRIBUTES = frozenset(
         "llm.token_count.completion",
         "llm.token_count.total",
         "llm.cost.total",
+        "embedding.model_name",
         "tool.name",
+        "traceloop.span.kind",
+        "traceloop.entity.name",
+        "traceloop.entity.path",
+        "traceloop.workflow.name",
+        "error.type",
         "http.request.method",
         "http.method",
         "db.system",
         "db.system.name",
         "service.name",
         "service.version",
+        # Dify's legacy Arize Phoenix provider marks its root span with these.
+        "dify_trace_id",
+        "dify_project_name",
     }
 )
 KEPT_PREFIXES = ("flowscope.", "dify.")
+# Content under the kept prefixes that is never stored (Dify's export of inputs and outputs).
+SKIPPED = frozenset({"dify.inputs", "dify.outputs", "dify.events", "dify.usage"})
+# JSON strings whose `model` is read (a failed call reports its model nowhere else).
+INVOCATION_PARAMETERS = ("llm.invocation_parameters", "embedding.invocation_parameters")
+# `metadata` is a JSON string (OpenInference, Dify): only these of its keys are kept, as
+# `metadata.<key>`; a nested `metadata` object (Dify's newer export) fills in the same keys.
+METADATA = "metadata"
+METADATA_KEYS = frozenset(
+    {
+        # Dify: the run
+        "workflow_run_id",
+        "workflow_id",
+        "app_id",
+        "version",
+        "status",
+        "triggered_from",
+        "elapsed_time",
+        "workflow_run_status",
+        # Dify: a node execution
+        "node_id",
+        "node_execution_id",
+        "node_type",
+        "node_status",
+        "app_name",
+        "predecessor_node_id",
+        "model_provider",
+        "model_name",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "total_price",
+        "currency",
+        "iteration_id",
+        "iteration_index",
+        "loop_id",
+        "loop_index",
+        "wrapper_type",
+        "wrapper_index",
+        "container_execution_id",
+        "synthetic",
+        # LangChain / LangGraph (OpenInference)
+        "langgraph_node",
+        "langgraph_step",
+        "ls_model_name",
+        "ls_provider",
+    }
+)
 # Inputs whose content is hashed (repeated-input detection), never stored.
 HASHED_INPUTS = ("input.value", "gen_ai.input.messages")
 _MAX_TEXT = 1000
+_MAX_JSON = 1_000_000  # a longer `metadata` or parameters string is not parsed
 _STATUS_ERROR = 2
 # Span flags (OTLP 1.1+): bit 8 says whether bit 9 is known; bit 9, the parent is remote.
 _PARENT_IS_REMOTE = 0x300
@@ -215,16 +274,52 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
 def _kept(attributes: Any) -> tuple[dict[str, Any], str | None]:
     """The attributes the mapping reads, and the SHA-256 of the input, in one pass."""
     kept: dict[str, Any] = {}
-    input_hash = None
+    raw_input = None
     for kv in attributes:
         key = kv.key
-        if key in KEPT_ATTRIBUTES or key.startswith(KEPT_PREFIXES):
+        if key in KEPT_ATTRIBUTES or (key.startswith(KEPT_PREFIXES) and key not in SKIPPED):
             value = _scalar(kv)
             if value is not None:
                 kept[key] = value
-        elif key in HASHED_INPUTS and input_hash is None:
-            input_hash = _hash(kv.value)
-    return kept, input_hash
+        elif key == METADATA:
+            _keep_metadata(kv.value.string_value, kept)
+        elif key in INVOCATION_PARAMETERS:
+            model = _json_object(kv.value.string_value).get("model")
+            if isinstance(model, str) and model:
+                kept[f"{key}.model"] = model[:_MAX_TEXT]
+        elif key in HASHED_INPUTS and raw_input is None:
+            raw_input = kv.value
+    if raw_input is None:
+        return kept, None
+    # Dify's spans carry inputs as JSON written by Python: hashed in their canonical form,
+    # as the Dify import hashes the same inputs from its database.
+    return kept, _hash(raw_input, canonical="dify.span.id" in kept or _is_dify(kept))
+
+
+def _is_dify(kept: dict[str, Any]) -> bool:
+    return "metadata.workflow_run_id" in kept or "dify.workflow.run_id" in kept
+
+
+def _keep_metadata(text: str, kept: dict[str, Any]) -> None:
+    document = _json_object(text)
+    nested = document.get(METADATA)
+    for source in (document, nested if isinstance(nested, dict) else {}):
+        for key, value in source.items():
+            if key in METADATA_KEYS and f"metadata.{key}" not in kept:
+                if isinstance(value, str):
+                    kept[f"metadata.{key}"] = value[:_MAX_TEXT]
+                elif isinstance(value, int | float | bool):
+                    kept[f"metadata.{key}"] = value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    if not text or len(text) > _MAX_JSON or not text.startswith("{"):
+        return {}
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _scalar(kv: KeyValue) -> Any:
@@ -241,13 +336,15 @@ def _scalar(kv: KeyValue) -> Any:
     return None  # arrays, maps and bytes: nothing the mapping reads
 
 
-def _hash(value: Any) -> str:
-    raw = (
-        value.string_value.encode()
-        if value.WhichOneof("value") == "string_value"
-        else value.SerializeToString()
-    )
-    return hashlib.sha256(raw).hexdigest()
+def _hash(value: Any, *, canonical: bool = False) -> str:
+    if value.WhichOneof("value") != "string_value":
+        return hashlib.sha256(value.SerializeToString()).hexdigest()
+    text = value.string_value
+    if canonical:
+        digest = canonical_json_hash(text)
+        if digest is not None:
+            return digest
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _exception_message(span: Any) -> str:

@@ -1,15 +1,19 @@
 """One trace's spans mapped onto a flowscope run and its node executions.
 
-The run is the trace's `invoke_workflow` span (OpenTelemetry GenAI), else its root span,
-else, when the root is not an OpenInference span (an HTTP server span, say), the topmost
-OpenInference CHAIN span below it. Its descendants are the node executions: parent links
-follow the span tree, and a node's predecessor is the sibling that ended last before it
-started. A trace without its run span yet (exporters send children first) maps to nothing:
-its spans wait, stored, for the rest.
+Dify's own traces go to otlp_dify. For every other trace (docs/otlp.md has the tables):
 
-Attributes are read from both conventions, flowscope's own `flowscope.*` keys first:
-OpenTelemetry GenAI (`gen_ai.*`, current and deprecated names) and OpenInference (`llm.*`,
-`openinference.span.kind`). See docs/otlp.md for the whole table.
+- **The run** is the trace's root span (no parent, or a remote one), whatever its kind; the
+  spans of other roots of the same trace count under it. A trace whose root has not arrived
+  yet maps to nothing: its spans wait, stored, for the rest.
+- **Nodes** are the spans under it, except what is not a step of its own: a workflow-level
+  wrapper (OpenLLMetry's `workflow` span) lends its children to its parent; what runs below
+  a model call (its HTTP request, a second instrumentation's report of the same call) is part
+  of the call; and a call that another call in the trace already reports (same tokens,
+  within its time) is dropped, so tokens count once.
+- **Node identity**: an explicit id (`flowscope.node_id`), else a path of names from the run
+  down (`plan/ChatOpenAI`), each name the step's own (LangGraph's node, OpenLLMetry's entity,
+  the GenAI agent or tool name, else the span name), with `#2`, `#3` for siblings of the same
+  name in start order: the same step across runs is the same node, different steps differ.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flowscope.integrations.otlp_dify import is_dify_trace, map_dify_trace
+from flowscope.integrations.otlp_values import (
+    MAX_ID,
+    Span,
+    amount,
+    first_int,
+    first_text,
+    text,
+    time_of,
+)
 from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
 
 _OPENINFERENCE_TYPES = {
@@ -34,20 +47,21 @@ _OPENINFERENCE_TYPES = {
     "EVALUATOR": "evaluator",
     "PROMPT": "prompt",
 }
+_TRACELOOP_TYPES = {"task": "chain", "agent": "agent", "tool": "tool", "workflow": "workflow"}
 _GENAI_OPERATION_TYPES = {
     "chat": "llm",
     "text_completion": "llm",
     "generate_content": "llm",
     "embeddings": "embedding",
+    "retrieval": "knowledge-retrieval",
     "execute_tool": "tool",
+    "execute_task": "chain",
     "invoke_agent": "agent",
     "create_agent": "agent",
     "invoke_workflow": "workflow",
 }
-_WORKFLOW_OPERATION = "invoke_workflow"
-_MAX_ID = 255
+_CALL_TYPES = frozenset({"llm", "embedding", "reranker"})  # leaves: nothing below is a step
 
-# The first attribute present wins (span attributes, then the resource's where noted).
 _PROMPT_TOKENS = (
     "gen_ai.usage.input_tokens",
     "gen_ai.usage.prompt_tokens",
@@ -59,8 +73,22 @@ _COMPLETION_TOKENS = (
     "llm.token_count.completion",
 )
 _TOTAL_TOKENS = ("llm.token_count.total", "gen_ai.usage.total_tokens")
-_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
-_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+_MODEL = (
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "llm.model_name",
+    "embedding.model_name",
+    "llm.invocation_parameters.model",
+    "embedding.invocation_parameters.model",
+    "metadata.ls_model_name",
+)
+_PROVIDER = (
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "llm.provider",
+    "llm.system",
+    "metadata.ls_provider",
+)
 # (where, key) in order: "span" is the run span's attributes, "resource" its resource's.
 _APP = (
     ("span", "flowscope.app_id"),
@@ -73,6 +101,7 @@ _WORKFLOW = (
     ("span", "flowscope.workflow_id"),
     ("resource", "flowscope.workflow_id"),
     ("span", "gen_ai.workflow.name"),
+    ("span", "traceloop.workflow.name"),
     ("span", "dify.workflow_id"),
     ("span", "dify.workflow.id"),
 )
@@ -83,145 +112,182 @@ _VERSION = (
     ("span", "dify.workflow_version"),
     ("resource", "service.version"),
 )
-_DEFAULT_APP = "unknown_service"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-Span = Mapping[str, Any]
+DEFAULT_APP = "unknown_service"
 
 
 def map_trace(spans: Sequence[Span]) -> RunCreate | None:
     """The run of one trace's spans (one record per span id), or None while its run span
     has not arrived."""
-    by_id = {span["s"]: span for span in spans}
-    children: dict[str, list[Span]] = defaultdict(list)
-    for span in spans:
-        if span["p"] is not None:
-            children[span["p"]].append(span)
-    run_span = _run_span(spans, by_id, children)
-    if run_span is None:
-        return None
-    nodes = _descendants(run_span, children)
-    # A run span that is itself a model or tool call (a one-span trace) is also its node.
-    if _is_call(run_span):
-        nodes.insert(0, run_span)
-    node_ids = {span["s"] for span in nodes}
-    ordered = sorted(nodes, key=lambda s: (s["start"], s["s"]))
-    ended = _ended_siblings(ordered)
-    executions = [
-        _node(span, index, node_ids, ended.get(span["p"]))
-        for index, span in enumerate(ordered, start=1)
-    ]
-    return _run(run_span, executions)
-
-
-def _run_span(
-    spans: Sequence[Span], by_id: Mapping[str, Span], children: Mapping[str, list[Span]]
-) -> Span | None:
-    workflows = [s for s in spans if s["a"].get("gen_ai.operation.name") == _WORKFLOW_OPERATION]
-    if workflows:
-        return min(workflows, key=lambda s: (_depth(s, by_id), s["start"], s["s"]))
-    roots = [s for s in spans if s["p"] is None or s.get("remote")]
+    if is_dify_trace(spans):
+        return map_dify_trace(spans)
+    roots = sorted((s for s in spans if s["p"] is None or s.get("remote")), key=_start_order)
     if not roots:
         return None
-    root = min(roots, key=lambda s: (s["start"], s["s"]))
-    if "openinference.span.kind" in root["a"]:
-        return root
-    chain = _topmost_chain(root, children)
-    return chain if chain is not None else root
+    run_span = roots[0]
+    children: dict[str, list[Span]] = defaultdict(list)
+    for span in spans:
+        if span["p"] is not None and not span.get("remote"):
+            children[span["p"]].append(span)
+    tree = _Tree(run_span, children)
+    for other in roots[1:]:  # another root of the trace: its subtree counts under the run
+        tree.adopt(other, run_span["s"])
+    if _type(run_span) in _CALL_TYPES:  # a trace of one call: the call is also its node
+        tree.add_call_as_node(run_span)
+    tree.drop_duplicate_calls()
+    ordered = sorted(tree.nodes, key=_start_order)
+    ids = tree.node_ids(ordered)
+    ended = _ended_siblings(ordered, tree.parent)
+    executions = [
+        _node(span, index, ids, tree, ended.get(tree.parent[span["s"]]))
+        for index, span in enumerate(ordered, start=1)
+    ]
+    return _run(run_span, tree, executions)
 
 
-def _topmost_chain(root: Span, children: Mapping[str, list[Span]]) -> Span | None:
-    level = list(children.get(root["s"], ()))
-    while level:
-        chains = [s for s in level if s["a"].get("openinference.span.kind") == "CHAIN"]
-        if chains:
-            return min(chains, key=lambda s: (s["start"], s["s"]))
-        level = [child for span in level for child in children.get(span["s"], ())]
-    return None
+def _start_order(span: Span) -> tuple[int, str]:
+    return (span["start"], span["s"])
 
 
-def _depth(span: Span, by_id: Mapping[str, Span]) -> int:
-    depth, seen = 0, {span["s"]}
-    parent = span["p"]
-    while parent is not None and parent in by_id and parent not in seen:
-        seen.add(parent)
-        depth += 1
-        parent = by_id[parent]["p"]
-    return depth
+class _Tree:
+    """The run's node spans, each with its parent node (the run span's id at the top)."""
+
+    def __init__(self, run_span: Span, children: Mapping[str, list[Span]]) -> None:
+        self.run = run_span
+        self.children = children
+        self.nodes: list[Span] = []
+        self.parent: dict[str, str] = {}  # node span id -> parent node's span id, or the run's
+        self.wrappers: list[Span] = []  # workflow-level spans folded into their parent
+        self.fill: dict[str, Span] = {}  # call span id -> a call below it that reports usage
+        self._seen = {run_span["s"]}
+        self.adopt_children(run_span, run_span["s"])
+
+    def adopt_children(self, span: Span, parent_id: str) -> None:
+        for child in self.children.get(span["s"], ()):
+            self.adopt(child, parent_id)
+
+    def adopt(self, span: Span, parent_id: str) -> None:
+        stack = [(span, parent_id)]
+        while stack:
+            current, parent = stack.pop()
+            if current["s"] in self._seen:  # a malformed trace may loop: each span once
+                continue
+            self._seen.add(current["s"])
+            if _type(current) == "workflow" and "traceloop.span.kind" in current["a"]:
+                self.wrappers.append(current)  # OpenLLMetry's workflow span: the run again
+                stack.extend((c, parent) for c in self.children.get(current["s"], ()))
+                continue
+            self.nodes.append(current)
+            self.parent[current["s"]] = parent
+            if _type(current) in _CALL_TYPES:
+                self._absorb(current)
+                continue
+            stack.extend((c, current["s"]) for c in self.children.get(current["s"], ()))
+
+    def _absorb(self, call: Span) -> None:
+        """What runs below a model call is the call (its HTTP request, another
+        instrumentation's span of it); a nested report fills in usage the call lacks."""
+        stack = list(self.children.get(call["s"], ()))
+        while stack:
+            below = stack.pop()
+            if below["s"] in self._seen:
+                continue
+            self._seen.add(below["s"])
+            if call["s"] not in self.fill and _usage(below) != (None, None):
+                self.fill[call["s"]] = below
+            stack.extend(self.children.get(below["s"], ()))
+
+    def add_call_as_node(self, span: Span) -> None:
+        self.nodes.insert(0, span)
+        self.parent[span["s"]] = ""  # above the run's own children: nothing
+        self._absorb(span)
+
+    def drop_duplicate_calls(self) -> None:
+        """A call inside the time of another call with the same tokens is that call reported
+        twice (a framework's and a client library's instrumentation): keep the outer one."""
+        calls: dict[tuple[int | None, int | None], list[Span]] = defaultdict(list)
+        for span in self.nodes:
+            usage = _usage(span)
+            if _type(span) in _CALL_TYPES and usage != (None, None) and any(usage):
+                calls[usage].append(span)
+        dropped: set[str] = set()
+        for group in calls.values():
+            if len(group) < 2:
+                continue
+            for inner in group:
+                if any(_holds(outer, inner) for outer in group if outer is not inner):
+                    dropped.add(inner["s"])
+        if dropped:
+            self.nodes = [s for s in self.nodes if s["s"] not in dropped]
+
+    def node_ids(self, ordered: Sequence[Span]) -> dict[str, str]:
+        """Node id by span id: explicit ids, else paths of step names from the run."""
+        ids: dict[str, str] = {}
+        taken: dict[tuple[str, str], int] = defaultdict(int)
+        for span in ordered:  # in start order, so a parent's path is known before its own
+            explicit = text(span["a"].get("flowscope.node_id"))
+            parent = self.parent[span["s"]]
+            name = _step_name(span, self._parent_span(span))
+            taken[(parent, name)] += 1
+            seen = taken[(parent, name)]
+            segment = name if seen == 1 else f"{name}#{seen}"
+            prefix = ids.get(parent)
+            path = f"{prefix}/{segment}" if prefix else segment
+            ids[span["s"]] = explicit or _fit(path)
+        return ids
+
+    def _parent_span(self, span: Span) -> Span | None:
+        parent = self.parent.get(span["s"])
+        for node in self.nodes:
+            if node["s"] == parent:
+                return node
+        return None
 
 
-def _descendants(run_span: Span, children: Mapping[str, list[Span]]) -> list[Span]:
-    out: list[Span] = []
-    seen = {run_span["s"]}
-    stack = list(children.get(run_span["s"], ()))
-    while stack:
-        span = stack.pop()
-        if span["s"] in seen:  # a malformed trace may loop: each span once
-            continue
-        seen.add(span["s"])
-        out.append(span)
-        stack.extend(children.get(span["s"], ()))
-    return out
+def _fit(path: str) -> str:
+    """Paths longer than an id keep their end, which names the step."""
+    return path if len(path) <= MAX_ID else "…" + path[-(MAX_ID - 1) :]
 
 
-def _is_call(span: Span) -> bool:
+def _holds(outer: Span, inner: Span) -> bool:
+    if outer["end"] is None or inner["end"] is None:
+        return False
+    if not (outer["start"] <= inner["start"] and inner["end"] <= outer["end"]):
+        return False
+    same = outer["start"] == inner["start"] and outer["end"] == inner["end"]
+    return not same or outer["s"] < inner["s"]  # equal windows: keep one, either way
+
+
+def _usage(span: Span) -> tuple[int | None, int | None]:
     attributes = span["a"]
-    kind = attributes.get("openinference.span.kind")
-    operation = attributes.get("gen_ai.operation.name")
-    return (
-        kind in ("LLM", "EMBEDDING", "RETRIEVER", "RERANKER", "TOOL")
-        or _GENAI_OPERATION_TYPES.get(operation or "") in ("llm", "embedding", "tool")
-        or _first_int(attributes, _PROMPT_TOKENS + _COMPLETION_TOKENS + _TOTAL_TOKENS) is not None
-    )
+    return first_int(attributes, _PROMPT_TOKENS), first_int(attributes, _COMPLETION_TOKENS)
 
 
-def _node(
-    span: Span, index: int, node_ids: set[str], siblings: _Ended | None
-) -> NodeExecutionCreate:
+def _step_name(span: Span, parent: Span | None) -> str:
     attributes = span["a"]
-    prompt = _first_int(attributes, _PROMPT_TOKENS)
-    completion = _first_int(attributes, _COMPLETION_TOKENS)
-    total = _first_int(attributes, _TOTAL_TOKENS)
-    if total is None and (prompt is not None or completion is not None):
-        total = (prompt or 0) + (completion or 0)
-    node: NodeExecutionCreate = {
-        "id": span["s"],
-        "node_id": _node_id(span),
-        "node_type": _node_type(span),
-        "title": span["name"],
-        "index": index,
-        "status": _status(span),
-        "started_at": _time(span["start"]),
-        "finished_at": _time(span["end"]) if span["end"] else None,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": total,
-        "model_name": _first_text(attributes, _MODEL),
-        "model_provider": _first_text(attributes, _PROVIDER),
-        "parent_id": span["p"] if span["p"] in node_ids else None,
-        "predecessor_node_id": _predecessor(span, siblings),
-        "error": span.get("msg"),
-        "input_hash": span.get("h"),
-    }
-    cost = _number(attributes.get("llm.cost.total"))
-    if cost is not None:
-        node["cost"] = cost
-    if attributes.get("flowscope.cache_hit") is True:
-        node["cache_hit"] = True
-    return node
+    graph_node = text(attributes.get("metadata.langgraph_node"))
+    if graph_node and (parent is None or parent["a"].get("metadata.langgraph_node") != graph_node):
+        return graph_node  # the LangGraph node's own span; its calls inside get their names
+    for key in ("gen_ai.agent.name", "gen_ai.tool.name", "tool.name", "traceloop.entity.name"):
+        name = text(attributes.get(key))
+        if name:
+            return name
+    return str(span["name"])
 
 
-def _node_type(span: Span) -> str:
+def _type(span: Span) -> str:
     attributes = span["a"]
-    explicit = _text(attributes.get("flowscope.node_type") or attributes.get("dify.node_type"))
+    explicit = text(attributes.get("flowscope.node_type"))
     if explicit:
         return explicit
     kind = attributes.get("openinference.span.kind")
     if isinstance(kind, str) and kind:
-        return _OPENINFERENCE_TYPES.get(kind.upper(), kind.lower()[:_MAX_ID])
+        return _OPENINFERENCE_TYPES.get(kind.upper(), kind.lower()[:MAX_ID])
+    traceloop = attributes.get("traceloop.span.kind")
+    if isinstance(traceloop, str) and traceloop in _TRACELOOP_TYPES:
+        return _TRACELOOP_TYPES[traceloop]
     operation = attributes.get("gen_ai.operation.name")
     if isinstance(operation, str) and operation:
-        return _GENAI_OPERATION_TYPES.get(operation, operation[:_MAX_ID])
+        return _GENAI_OPERATION_TYPES.get(operation, operation[:MAX_ID])
     if "gen_ai.tool.name" in attributes or "tool.name" in attributes:
         return "tool"
     if "http.request.method" in attributes or "http.method" in attributes:
@@ -231,29 +297,64 @@ def _node_type(span: Span) -> str:
     return "span"
 
 
-def _node_id(span: Span) -> str:
+def _node(
+    span: Span, index: int, ids: Mapping[str, str], tree: _Tree, siblings: _Ended | None
+) -> NodeExecutionCreate:
     attributes = span["a"]
-    explicit = attributes.get("flowscope.node_id") or attributes.get("dify.node_id")
-    return _text(explicit) or str(span["name"])
+    filled = tree.fill.get(span["s"])
+    reported = filled["a"] if filled is not None and _usage(span) == (None, None) else attributes
+    prompt = first_int(reported, _PROMPT_TOKENS)
+    completion = first_int(reported, _COMPLETION_TOKENS)
+    total = first_int(reported, _TOTAL_TOKENS)
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
+    model = first_text(attributes, _MODEL) or (filled and first_text(filled["a"], _MODEL))
+    node_type = _type(span)
+    parent = tree.parent[span["s"]]
+    node: NodeExecutionCreate = {
+        "id": span["s"],
+        "node_id": ids[span["s"]],
+        "node_type": node_type,
+        "title": span["name"],
+        "index": index,
+        "status": _status(span),
+        "started_at": time_of(span["start"]),
+        "finished_at": time_of(span["end"]) if span["end"] else None,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "model_name": model or None,
+        "model_provider": first_text(attributes, _PROVIDER),
+        "parent_id": parent if parent in ids else None,
+        "predecessor_node_id": _predecessor(span, siblings, ids),
+        "error": _error(span),
+        "input_hash": span.get("h"),
+    }
+    cost = amount(attributes.get("llm.cost.total"))
+    if cost is not None:
+        node["cost"] = cost
+    if attributes.get("flowscope.cache_hit") is True:
+        node["cache_hit"] = True
+    return node
 
 
 # Finished spans under one parent, ordered by (end, span id), with their ends for bisection.
 _Ended = tuple[list[tuple[int, str]], list[Span]]
 
 
-def _ended_siblings(spans: Sequence[Span]) -> dict[str | None, _Ended]:
-    by_parent: dict[str | None, list[Span]] = defaultdict(list)
+def _ended_siblings(spans: Sequence[Span], parent: Mapping[str, str]) -> dict[str, _Ended]:
+    by_parent: dict[str, list[Span]] = defaultdict(list)
     for span in spans:
         if span["end"] is not None:
-            by_parent[span["p"]].append(span)
-    out: dict[str | None, _Ended] = {}
-    for parent, group in by_parent.items():
+            by_parent[parent[span["s"]]].append(span)
+    out: dict[str, _Ended] = {}
+    for key, group in by_parent.items():
         group.sort(key=lambda s: (s["end"], s["s"]))
-        out[parent] = ([(s["end"], s["s"]) for s in group], group)
+        out[key] = ([(s["end"], s["s"]) for s in group], group)
     return out
 
 
-def _predecessor(span: Span, siblings: _Ended | None) -> str | None:
+def _predecessor(span: Span, siblings: _Ended | None, ids: Mapping[str, str]) -> str | None:
     """The node id of the sibling that ended last at or before this span started (latest
     end, then highest span id): a binary search, not a scan, for traces with wide fan-out."""
     if siblings is None:
@@ -262,22 +363,22 @@ def _predecessor(span: Span, siblings: _Ended | None) -> str | None:
     position = bisect_right(keys, (span["start"], "\uffff")) - 1
     while position >= 0 and group[position] is span:  # a zero-length span is not its own
         position -= 1
-    return None if position < 0 else _node_id(group[position])
+    return None if position < 0 else ids[group[position]["s"]]
 
 
-def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
+def _run(span: Span, tree: _Tree, executions: list[NodeExecutionCreate]) -> RunCreate:
     status = _status(span)
     if status == "succeeded" and any(n["status"] == "failed" for n in executions):
         status = "partial-succeeded"  # the workflow completed although a node failed
     run: RunCreate = {
         "id": span["t"],
-        "app_id": _identity(span, _APP) or _DEFAULT_APP,
-        "workflow_id": _identity(span, _WORKFLOW) or span["name"],
+        "app_id": _identity(span, _APP) or DEFAULT_APP,
+        "workflow_id": _workflow_id(span, tree),
         "workflow_version": _identity(span, _VERSION),
         "status": status,
-        "started_at": _time(span["start"]),
-        "finished_at": _time(span["end"]) if span["end"] else None,
-        "error": span.get("msg"),
+        "started_at": time_of(span["start"]),
+        "finished_at": time_of(span["end"]) if span["end"] else None,
+        "error": _error(span),
         "triggered_from": "otlp",
         "inputs_hash": span.get("h"),
         "node_executions": executions,
@@ -285,58 +386,36 @@ def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
     return run
 
 
+def _workflow_id(span: Span, tree: _Tree) -> str:
+    """Named where a convention names it (on the run or a workflow span below it); a trace
+    of one call, or one whose root continues another service's trace, goes to one workflow
+    per service; else the run's own step name."""
+    for holder in (span, *tree.wrappers, *tree.nodes):
+        found = _identity(holder, _WORKFLOW)
+        if found:
+            return found
+    if _type(span) in _CALL_TYPES or span.get("remote"):
+        return _identity(span, _APP) or DEFAULT_APP
+    return _step_name(span, None)[:MAX_ID]
+
+
 def _identity(span: Span, sources: Sequence[tuple[str, str]]) -> str | None:
     for where, key in sources:
-        text = _text((span["a"] if where == "span" else span["r"]).get(key))
-        if text:
-            return text
+        found = text((span["a"] if where == "span" else span["r"]).get(key))
+        if found:
+            return found
     return None
 
 
 def _status(span: Span) -> Any:
-    if span.get("err"):
+    if span.get("err") or span["a"].get("error.type"):
         return "failed"
     return "succeeded" if span["end"] else "running"
 
 
-def _time(nanoseconds: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=nanoseconds // 1000)
-
-
-def _first_int(attributes: Mapping[str, Any], keys: Sequence[str]) -> int | None:
-    for key in keys:
-        value = attributes.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        try:
-            number = int(float(value))
-        except (TypeError, ValueError):
-            continue
-        if number >= 0:
-            return number
-    return None
-
-
-def _first_text(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
-    for key in keys:
-        text = _text(attributes.get(key))
-        if text:
-            return text
-    return None
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    return text[:_MAX_ID] if text else None
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 and number != float("inf") else None
+def _error(span: Span) -> str | None:
+    message = span.get("msg")
+    if message:
+        return str(message)
+    error_type = text(span["a"].get("error.type"))
+    return error_type if error_type and _status(span) == "failed" else None

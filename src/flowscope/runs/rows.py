@@ -220,6 +220,10 @@ def run_row(
     )
 
 
+PRICED_NODE_TYPES = frozenset({"llm", "embedding"})
+"""Node types whose token use costs money: without a price they count as unpriced."""
+
+
 def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | None, str, str]:
     """(cost, currency, cost_source) of a node execution."""
     currency = node.get("currency", "USD")
@@ -227,9 +231,11 @@ def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | Non
     if cost is not None:
         return cost, currency, "reported"
     model = node.get("model_name")
-    if not model:
-        return None, currency, "none"
     prompt, completion = node.get("prompt_tokens"), node.get("completion_tokens")
+    if not model:
+        # A model call that used tokens but named no model cannot be priced: say so.
+        called = node.get("node_type") in PRICED_NODE_TYPES and (prompt or completion)
+        return None, currency, "unpriced" if called else "none"
     if prompt is None and completion is None:
         return None, currency, "unpriced"
     estimate = prices.estimate(node.get("model_provider"), model, prompt or 0, completion or 0)
