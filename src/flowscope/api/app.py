@@ -34,6 +34,7 @@ from flowscope.cache.service import effective_policy
 from flowscope.cache.stats import CacheCounters
 from flowscope.config import Settings
 from flowscope.integrations.otlp_ingest import prune_spans
+from flowscope.integrations.otlp_receive import OtlpReceiver
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RUN_BATCH_CREATE
 from flowscope.store import dialect, migrate
@@ -97,14 +98,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             migrate.upgrade_if_embedded(engine)
         app.state.engine = engine
-        app.state.ingest_slots = asyncio.Semaphore(dialect.ingest_slots(engine.dialect.name))
+        app.state.ingest_slots = slots = asyncio.Semaphore(
+            dialect.ingest_slots(engine.dialect.name)
+        )
+        app.state.otlp_receiver = OtlpReceiver(
+            engine, app.state.prices, slots, settings.otlp_queue_limit
+        )
         timeout_s = settings.cache_timeout_ms / 1000
         cache_backend = FaultTolerantBackend(
             open_backend(settings.cache_url, engine=engine, timeout_s=timeout_s), timeout_s
         )
         app.state.cache = cache_backend
         app.state.cache_counters = counters = CacheCounters()
-        app.state.otlp_waiting = 0
         cleaner = asyncio.create_task(_cache_chores(cache_backend, counters, engine))
         pruner = asyncio.create_task(_prune_spans(engine, settings.otlp_span_retention_hours))
         # Everything loaded so far lives as long as the server: keep it out of the cyclic
