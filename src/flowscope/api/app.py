@@ -71,6 +71,7 @@ async def _cache_chores(cache: FaultTolerantBackend, counters: CacheCounters, en
 
 
 SPAN_PRUNE_INTERVAL_S = 600
+GRPC_SHUTDOWN_GRACE_S = 5
 
 
 async def _prune_spans(engine: Any, retention_hours: float) -> None:
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ingest_slots = slots = asyncio.Semaphore(
             dialect.ingest_slots(engine.dialect.name)
         )
-        app.state.otlp_receiver = OtlpReceiver(
+        app.state.otlp_receiver = receiver = OtlpReceiver(
             engine, app.state.prices, slots, settings.otlp_queue_limit
         )
         timeout_s = settings.cache_timeout_ms / 1000
@@ -110,6 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.cache = cache_backend
         app.state.cache_counters = counters = CacheCounters()
+        grpc_server = None
+        if settings.otlp_grpc_port is not None:
+            # Imported only here: gRPC takes ~90 ms to import, paid only by servers using it.
+            from flowscope.api.otlp_grpc import start_grpc_server
+
+            grpc_server = await start_grpc_server(
+                receiver, settings.host, settings.otlp_grpc_port, settings.max_body_bytes
+            )
         cleaner = asyncio.create_task(_cache_chores(cache_backend, counters, engine))
         pruner = asyncio.create_task(_prune_spans(engine, settings.otlp_span_retention_hours))
         # Everything loaded so far lives as long as the server: keep it out of the cyclic
@@ -119,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if grpc_server is not None:  # calls under way get a few seconds to finish
+                await grpc_server.stop(GRPC_SHUTDOWN_GRACE_S)
             cleaner.cancel()
             pruner.cancel()
             try:
