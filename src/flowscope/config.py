@@ -68,8 +68,16 @@ class Settings(BaseSettings):
     otlp_queue_limit: int = Field(
         32,
         ge=0,
-        description="POST /v1/traces requests that may wait for a write slot per server "
-        "process; beyond it they get 429 with Retry-After (OTLP exporters retry later).",
+        description="OTLP export requests (POST /v1/traces and gRPC) that may wait for a write "
+        "slot per server process; beyond it they get 429 with Retry-After (gRPC: "
+        "RESOURCE_EXHAUSTED with RetryInfo), and OTLP exporters retry later.",
+    )
+    otlp_grpc_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Also receive OTLP traces over gRPC (TraceService/Export) on this TCP port "
+        "of `host`, e.g. 4317, the OTLP/gRPC default; unset: off.",
     )
     otlp_span_retention_hours: float = Field(
         24,

@@ -220,7 +220,7 @@ def test_overload_answers_429_with_retry_after(db_url: str, make_key: KeyFactory
     key = make_key("ingest")
     app = create_app(Settings(database_url=db_url, auto_migrate=False, otlp_queue_limit=0))
     with TestClient(app) as busy:
-        app.state.ingest_slots = asyncio.Semaphore(0)  # every write slot taken
+        app.state.otlp_receiver.slots = asyncio.Semaphore(0)  # every write slot taken
         response = busy.post(
             "/v1/traces",
             content=orjson.dumps(request(workflow_trace()[1])),
@@ -284,3 +284,21 @@ def test_pruning_forgets_old_spans_and_keeps_their_runs(engine: Any) -> None:
         assert left == [new_trace]
         run = read_run(conn, tenant_id, old_trace)
         assert run is not None and run.node_count == 2
+
+
+def test_a_database_down_answers_503_as_a_status_with_retry_after() -> None:
+    from flowscope.api import create_app
+    from flowscope.config import Settings
+    from tests.servers import free_port
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
+    with TestClient(create_app(Settings(database_url=url, auto_migrate=False))) as down:
+        response = down.post(
+            "/v1/traces",
+            content=orjson.dumps(request(workflow_trace()[1])),
+            headers={**auth("fsk_x"), **JSON},
+        )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["code"] == 14  # UNAVAILABLE
+    assert "nothing was stored" in response.json()["message"]

@@ -34,6 +34,7 @@ from flowscope.cache.service import effective_policy
 from flowscope.cache.stats import CacheCounters
 from flowscope.config import Settings
 from flowscope.integrations.otlp_ingest import prune_spans
+from flowscope.integrations.otlp_receive import OtlpReceiver
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RUN_BATCH_CREATE
 from flowscope.store import dialect, migrate
@@ -70,6 +71,7 @@ async def _cache_chores(cache: FaultTolerantBackend, counters: CacheCounters, en
 
 
 SPAN_PRUNE_INTERVAL_S = 600
+GRPC_SHUTDOWN_GRACE_S = 5
 
 
 async def _prune_spans(engine: Any, retention_hours: float) -> None:
@@ -97,14 +99,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             migrate.upgrade_if_embedded(engine)
         app.state.engine = engine
-        app.state.ingest_slots = asyncio.Semaphore(dialect.ingest_slots(engine.dialect.name))
+        app.state.ingest_slots = slots = asyncio.Semaphore(
+            dialect.ingest_slots(engine.dialect.name)
+        )
+        app.state.otlp_receiver = receiver = OtlpReceiver(
+            engine, app.state.prices, slots, settings.otlp_queue_limit
+        )
         timeout_s = settings.cache_timeout_ms / 1000
         cache_backend = FaultTolerantBackend(
             open_backend(settings.cache_url, engine=engine, timeout_s=timeout_s), timeout_s
         )
         app.state.cache = cache_backend
         app.state.cache_counters = counters = CacheCounters()
-        app.state.otlp_waiting = 0
+        grpc_server = None
+        if settings.otlp_grpc_port is not None:
+            # Imported only here: gRPC takes ~90 ms to import, paid only by servers using it.
+            from flowscope.api.otlp_grpc import start_grpc_server
+
+            grpc_server = await start_grpc_server(
+                receiver, settings.host, settings.otlp_grpc_port, settings.max_body_bytes
+            )
         cleaner = asyncio.create_task(_cache_chores(cache_backend, counters, engine))
         pruner = asyncio.create_task(_prune_spans(engine, settings.otlp_span_retention_hours))
         # Everything loaded so far lives as long as the server: keep it out of the cyclic
@@ -114,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if grpc_server is not None:  # calls under way get a few seconds to finish
+                await grpc_server.stop(GRPC_SHUTDOWN_GRACE_S)
             cleaner.cancel()
             pruner.cancel()
             try:

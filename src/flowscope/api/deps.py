@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from flowscope import catalog
 from flowscope.config import Settings
 from flowscope.runs.pricing import PriceBook
 from flowscope.store.engine import read_transaction, write_transaction
-from flowscope.tenancy.keys import Principal, authenticate, touch_key
-
-log = logging.getLogger("flowscope.api")
+from flowscope.tenancy.credentials import (
+    KeyRejected,
+    NotPermitted,
+    principal_from_headers,
+    require_permission,
+)
+from flowscope.tenancy.keys import Principal
 
 
 def get_engine(request: Request) -> Engine:
@@ -35,10 +37,6 @@ def get_prices(request: Request) -> PriceBook:
     return prices
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
 def get_principal(
     engine: Annotated[Engine, Depends(get_engine)],
     authorization: Annotated[str | None, Header()] = None,
@@ -47,42 +45,20 @@ def get_principal(
         Header(description="The key, for clients that cannot set Authorization (OTLP exporters)."),
     ] = None,
 ) -> Principal:
-    if x_flowscope_api_key and x_flowscope_api_key.strip():
-        secret = x_flowscope_api_key
-    else:
-        if not authorization:
-            raise _unauthorized(
-                "missing API key: send 'Authorization: Bearer fsk_...' or 'x-flowscope-api-key'"
-            )
-        scheme, _, secret = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise _unauthorized("malformed Authorization header: expected 'Bearer fsk_...'")
-    with read_transaction(engine) as conn:
-        found = authenticate(conn, secret.strip())
-    if found is None:
-        raise _unauthorized("unknown or revoked API key")
-    principal, stale = found
-    if stale:
-        try:
-            with write_transaction(engine) as conn:
-                touch_key(conn, principal.key_id)
-        except SQLAlchemyError:
-            # Bookkeeping only: never fail a request because last-use could not be written.
-            log.warning("could not record last use of key %s", principal.key_id, exc_info=True)
-    return principal
+    try:
+        return principal_from_headers(engine, authorization, x_flowscope_api_key)
+    except KeyRejected as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
 
 def require(permission: str) -> Callable[[Principal], Principal]:
     """A dependency that lets through keys whose role grants `permission`."""
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.may(permission):
-            raise HTTPException(
-                403,
-                f"this key's role '{principal.role}' may not {permission}; "
-                f"use a key with role '{permission}' or 'admin'",
-            )
-        return principal
+        try:
+            return require_permission(principal, permission)
+        except NotPermitted as exc:
+            raise HTTPException(403, str(exc)) from None
 
     return check
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import click
 import uvicorn
@@ -17,11 +18,40 @@ def prepare_database(database_url: str) -> None:
     open_database(database_url).dispose()
 
 
-def run_server(database_url: str, host: str, port: int, workers: int, log_level: str) -> None:
+def check_grpc_port(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, when the OTLP/gRPC port is taken.
+
+    The workers bind it with SO_REUSEPORT to share it, which would also let them share it
+    silently with another server's; this probe binds without it, so any listener refuses it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen for OTLP/gRPC on {host}:{port}: {exc.strerror or exc}"
+            ) from None
+
+
+def run_server(
+    database_url: str,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    otlp_grpc_port: int | None = None,
+) -> None:
+    if otlp_grpc_port is not None:
+        check_grpc_port(host, otlp_grpc_port)
     prepare_database(database_url)
     # Worker processes build their own app from the environment (uvicorn's factory mode).
     os.environ["FLOWSCOPE_DATABASE_URL"] = database_url
     os.environ["FLOWSCOPE_AUTO_MIGRATE"] = "false"
+    os.environ["FLOWSCOPE_HOST"] = host  # the gRPC listener's interface too
+    if otlp_grpc_port is not None:
+        os.environ["FLOWSCOPE_OTLP_GRPC_PORT"] = str(otlp_grpc_port)
     uvicorn.run(
         "flowscope.api.app:create_app_from_env",
         factory=True,
@@ -54,6 +84,20 @@ def run_server(database_url: str, host: str, port: int, workers: int, log_level:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def serve(host: str, port: int, database_url: str, workers: int, log_level: str) -> None:
+@click.option(
+    "--otlp-grpc-port",
+    default=lambda: Settings().otlp_grpc_port,
+    type=click.IntRange(1, 65535),
+    show_default="off, or $FLOWSCOPE_OTLP_GRPC_PORT",
+    help="Also receive OTLP traces over gRPC on this port of --host (4317 is the usual one).",
+)
+def serve(
+    host: str,
+    port: int,
+    database_url: str,
+    workers: int,
+    log_level: str,
+    otlp_grpc_port: int | None,
+) -> None:
     """Run the API server (migrates an embedded SQLite database on start)."""
-    run_server(database_url, host, port, workers, log_level)
+    run_server(database_url, host, port, workers, log_level, otlp_grpc_port)

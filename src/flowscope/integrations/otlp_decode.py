@@ -144,7 +144,7 @@ class Decoded:
 def decode(body: bytes, *, json: bool) -> Decoded:
     """Spans of an OTLP/HTTP request body; raises BadPayload when it cannot be read at all."""
     request = _parse_json(body) if json else _parse_protobuf(body)
-    return _records(request)
+    return decode_request(request)
 
 
 def _parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -217,7 +217,8 @@ def _id_as_base64(value: Any, size: int) -> Any:
     return value
 
 
-def _records(request: ExportTraceServiceRequest) -> Decoded:
+def decode_request(request: ExportTraceServiceRequest) -> Decoded:
+    """Spans of a parsed request (as gRPC delivers it), with the rejected ones counted."""
     out = Decoded()
     for resource_spans in request.resource_spans:
         resource, _ = _kept(resource_spans.resource.attributes)

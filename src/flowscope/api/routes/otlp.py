@@ -10,32 +10,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 
 from flowscope.api.body import is_json, media_type, read_body
-from flowscope.api.deps import AppSettings, DbEngine, Prices, get_principal, require
-from flowscope.integrations.otlp_decode import BadPayload, decode
-from flowscope.integrations.otlp_ingest import ingest_spans
+from flowscope.api.deps import AppSettings
+from flowscope.integrations.otlp_receive import ExportRefused, OtlpReceiver
 
 router = APIRouter(tags=["otlp"])
 
 PROTOBUF = "application/x-protobuf"
-_RETRY_AFTER_S = "2"
-_GRPC_CODES = {
-    400: code_pb2.INVALID_ARGUMENT,
-    401: code_pb2.UNAUTHENTICATED,
-    403: code_pb2.PERMISSION_DENIED,
-    413: code_pb2.INVALID_ARGUMENT,
-    415: code_pb2.INVALID_ARGUMENT,
-    429: code_pb2.RESOURCE_EXHAUSTED,
-    503: code_pb2.UNAVAILABLE,
+# The HTTP status of each refusal (integrations/otlp_receive.py); gRPC sends the code itself.
+_HTTP_STATUS = {
+    code_pb2.INVALID_ARGUMENT: 400,
+    code_pb2.UNAUTHENTICATED: 401,
+    code_pb2.PERMISSION_DENIED: 403,
+    code_pb2.RESOURCE_EXHAUSTED: 429,
+    code_pb2.UNAVAILABLE: 503,
 }
 _BODY = {
     "requestBody": {
@@ -68,61 +60,34 @@ _BODY = {
 )
 async def post_traces(
     request: Request,
-    engine: DbEngine,
     settings: AppSettings,
-    prices: Prices,
     authorization: Annotated[str | None, Header()] = None,
     x_flowscope_api_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Spans of one trace may come in several requests, in any order: the trace's run is
     rebuilt from all of them each time. docs/otlp.md has the attribute mapping."""
     as_json = is_json(media_type(request))
+    receiver: OtlpReceiver = request.app.state.otlp_receiver
     try:
-        principal = await run_in_threadpool(
-            lambda: require("ingest")(get_principal(engine, authorization, x_flowscope_api_key))
-        )
+        principal = await receiver.authorize(authorization, x_flowscope_api_key)
         body = await read_body(request, settings.max_body_bytes, also=(PROTOBUF,))
-    except HTTPException as exc:
-        return _status(exc.status_code, str(exc.detail), as_json, dict(exc.headers or {}))
-    state = request.app.state
-    slots = state.ingest_slots
-    if slots.locked() and state.otlp_waiting >= settings.otlp_queue_limit:
-        return _status(
-            429,
-            "too many trace requests waiting; retry later",
-            as_json,
-            {"Retry-After": _RETRY_AFTER_S},
-        )
-    state.otlp_waiting += 1
-    try:
-        await slots.acquire()
-    finally:
-        state.otlp_waiting -= 1
-    try:
-        try:
-            decoded = await run_in_threadpool(decode, body, json=as_json)
-        except BadPayload as exc:
-            return _status(400, str(exc), as_json)
-        result = await run_in_threadpool(
-            lambda: ingest_spans(engine, principal.tenant_id, decoded.spans, prices=prices)
-        )
-    finally:
-        slots.release()
-    response = ExportTraceServiceResponse()
-    rejected = decoded.rejected + result.rejected_spans
-    if rejected:
-        errors = decoded.errors + result.errors
-        response.partial_success.CopyFrom(
-            ExportTracePartialSuccess(rejected_spans=rejected, error_message="; ".join(errors))
-        )
+        response = await receiver.export(principal, body, json=as_json)
+    except HTTPException as exc:  # the body's: 400, 413 or 415
+        status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc.detail))
+        return _message(exc.status_code, status, as_json)
+    except ExportRefused as exc:
+        return _refused(exc, as_json)
     return _message(200, response, as_json)
 
 
-def _status(
-    code: int, message: str, as_json: bool, headers: dict[str, str] | None = None
-) -> Response:
-    status = status_pb2.Status(code=_GRPC_CODES.get(code, code_pb2.UNKNOWN), message=message)
-    return _message(code, status, as_json, headers)
+def _refused(exc: ExportRefused, as_json: bool) -> Response:
+    headers = {}
+    if exc.code == code_pb2.UNAUTHENTICATED:
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    status = status_pb2.Status(code=exc.code, message=str(exc))
+    return _message(_HTTP_STATUS[exc.code], status, as_json, headers)
 
 
 def _message(
