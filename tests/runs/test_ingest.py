@@ -281,3 +281,24 @@ def test_a_run_cannot_move_to_another_workflow(client: TestClient, key: str) -> 
     response = post(client, key, batch(run("r1", workflow_id="other")))
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "runs", 0, "workflow_id"]
+
+
+def test_a_finished_node_reported_again_keeps_what_only_the_first_report_knew(
+    client: TestClient, key: str
+) -> None:
+    """Two sources of one run (Dify's database and its trace) know different details."""
+    first = node("n1", "step", start=0, end=1, predecessor_node_id="start", iteration_id="it")
+    first["error"] = "Rate limit reached"
+    assert post(client, key, batch(run("r1", [first]))).status_code == 200
+    second = node("n1", "step", start=0, end=1, title="Step")
+    assert post(client, key, batch(run("r1", [second]))).status_code == 200
+    stored = get_run(client, key, "r1")["node_executions"][0]
+    assert (stored["predecessor_node_id"], stored["iteration_id"]) == ("start", "it")
+    assert stored["title"] == "Step"
+    assert stored["error"] is None  # an error is the report's own, never carried over
+    # A report of a later stage replaces the details: a running node, then finished.
+    running = node("n2", "step", start=0, end=None, status="running", predecessor_node_id="a")
+    assert post(client, key, batch(run("r2", [running], status="running"))).status_code == 200
+    done = node("n2", "step", start=0, end=1, title="Step")
+    assert post(client, key, batch(run("r2", [done]))).status_code == 200
+    assert get_run(client, key, "r2")["node_executions"][0]["predecessor_node_id"] is None

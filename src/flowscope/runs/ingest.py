@@ -96,11 +96,28 @@ _NODE_OPTIONAL = frozenset(
 )
 # Nodes keep no rank column (one column less to write per row): it is derived from the status.
 _NODE_RANK = "CASE WHEN {t}.status IN ('running', 'paused') THEN 0 ELSE 1 END"
-_NODE_UPDATE = (
-    "DO UPDATE SET "
-    + _set(NODE_COLUMNS[2:], "node_executions", _NODE_OPTIONAL)
-    + f" WHERE {_NODE_RANK.format(t='excluded')} >= {_NODE_RANK.format(t='node_executions')}"
-)
+
+
+def _node_update(conn: Connection) -> str:
+    """A node reported again: optional columns keep a known value the report lacks. Its
+    details too, key by key, when the report is of the same stage (a finished node from a
+    second source, say Dify's trace after its database, which know different things); a
+    report of a later stage replaces them. The error is never carried over."""
+    old, new = _NODE_RANK.format(t="node_executions"), _NODE_RANK.format(t="excluded")
+    merged = dialect.json_patch(
+        conn, "node_executions.details", "excluded.details", dropped="error"
+    )
+    details = (
+        "details = CASE WHEN excluded.details IS NULL THEN node_executions.details "
+        f"WHEN node_executions.details IS NULL OR {new} > {old} THEN excluded.details "
+        f"ELSE {merged} END"
+    )
+    columns = [c for c in NODE_COLUMNS[2:] if c != "details"]
+    return (
+        f"DO UPDATE SET {_set(columns, 'node_executions', _NODE_OPTIONAL)}, {details} "
+        f"WHERE {new} >= {old}"
+    )
+
 
 # A container (iteration, loop) may already include its children's tokens and cost, as
 # Dify's do: a child's figure counts towards the run only when its container reports none
@@ -323,7 +340,7 @@ def write_batch(
         "node_executions",
         NODE_COLUMNS,
         ("run_pk", "id"),
-        _NODE_UPDATE,
+        _node_update(conn),
         [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
     )
     _recompute_totals(conn, stale)

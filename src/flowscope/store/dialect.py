@@ -148,6 +148,13 @@ def _copy_types(table: str, columns: Sequence[str]) -> list[str]:
     return names
 
 
+def json_patch(conn: Connection, old: str, new: str, *, dropped: str) -> str:
+    """SQL for JSON object `old` without its key `dropped`, with `new`'s keys over it."""
+    if is_postgres(conn):
+        return f"((({old})::jsonb - '{dropped}') || ({new})::jsonb)::text"
+    return f"json_patch(json_remove({old}, '$.{dropped}'), {new})"
+
+
 def least(conn: Connection, a: str, b: str) -> str:
     """SQL for the smaller of two nullable values (null only when both are)."""
     return f"LEAST({a}, {b})" if is_postgres(conn) else f"COALESCE(MIN({a}, {b}), {a}, {b})"
