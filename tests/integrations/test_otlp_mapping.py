@@ -136,7 +136,10 @@ def test_an_openinference_chain_below_a_plain_root_is_a_node_of_the_root() -> No
     assert (run["app_id"], run["workflow_id"]) == ("support-bot", "POST /chat")
     nodes = {n["id"]: n for n in run["node_executions"]}
     assert nodes[chain]["node_type"] == "chain"
-    assert (nodes[retriever]["node_id"], nodes[llm]["node_id"]) == ("rag/retrieve", "rag/ChatOpenAI")
+    assert (nodes[retriever]["node_id"], nodes[llm]["node_id"]) == (
+        "rag/retrieve",
+        "rag/ChatOpenAI",
+    )
     assert nodes[retriever]["node_type"] == "knowledge-retrieval"
     assert nodes[llm]["node_type"] == "llm"
     assert nodes[llm]["cost"] == pytest.approx(0.00006)

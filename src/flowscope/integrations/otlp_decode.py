@@ -55,6 +55,7 @@ KEPT_ATTRIBUTES = frozenset(
         "traceloop.entity.path",
         "traceloop.workflow.name",
         "error.type",
+        "error.message",
         "http.request.method",
         "http.method",
         "db.system",
@@ -90,6 +91,7 @@ METADATA_KEYS = frozenset(
         "node_execution_id",
         "node_type",
         "node_status",
+        "status_message",
         "app_name",
         "predecessor_node_id",
         "model_provider",
@@ -294,11 +296,20 @@ def _kept(attributes: Any) -> tuple[dict[str, Any], str | None]:
         return kept, None
     # Dify's spans carry inputs as JSON written by Python: hashed in their canonical form,
     # as the Dify import hashes the same inputs from its database.
-    return kept, _hash(raw_input, canonical="dify.span.id" in kept or _is_dify(kept))
+    return kept, _hash(raw_input, canonical=_is_dify(kept))
 
 
 def _is_dify(kept: dict[str, Any]) -> bool:
-    return "metadata.workflow_run_id" in kept or "dify.workflow.run_id" in kept
+    return any(key in kept for key in _DIFY_MARKS)
+
+
+_DIFY_MARKS = (
+    "dify.span.id",
+    "dify.workflow.run_id",
+    "dify.node.execution_id",
+    "metadata.workflow_run_id",
+    "metadata.node_type",
+)
 
 
 def _keep_metadata(text: str, kept: dict[str, Any]) -> None:

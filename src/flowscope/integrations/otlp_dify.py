@@ -151,17 +151,20 @@ def _node_type(span: Span) -> str:
     )
 
 
-def _title(span: Span, node_type: str) -> str:
+def _title(span: Span, node_type: str) -> str | None:
+    """The node's title; None for an untitled node (the span is then named by its type)."""
     attributes = span["a"]
-    legacy = text(attributes.get("metadata.app_name"))  # the legacy path's node title
-    if legacy and "dify.span.id" not in attributes:
-        return legacy
+    if "metadata.app_name" in attributes and "dify.span.id" not in attributes:
+        return text(attributes["metadata.app_name"])  # the legacy path's node title
     name = str(attributes.get("dify.span.name") or span["name"])
+    if name == node_type:
+        return None
     return name[len(node_type) + 1 :] if name.startswith(f"{node_type}_") else name
 
 
-def _graph_node_id(span: Span, title: str) -> str:
+def _graph_node_id(span: Span, node_type: str) -> str:
     attributes = span["a"]
+    title = _title(span, node_type) or node_type
     if "dify.node.id" in attributes:
         return text(attributes["dify.node.id"]) or title
     if "dify.span.id" in attributes:  # unified: metadata.node_id is the graph node id
@@ -175,8 +178,7 @@ def _executions(nodes: list[Span], by_id: Mapping[str, Span]) -> list[NodeExecut
     span_of: dict[str, Span] = {}
     node_id_of: dict[str, str] = {}  # span id -> graph node id
     for span in ordered:
-        node_type = _node_type(span)
-        node_id_of[span["s"]] = _graph_node_id(span, _title(span, node_type))
+        node_id_of[span["s"]] = _graph_node_id(span, _node_type(span))
     for index, span in enumerate(ordered, start=1):
         node = _node(span, index, by_id, node_id_of)
         span_of[node["id"]] = span
@@ -201,8 +203,10 @@ def _node(
     prompt = first_int(attributes, _PROMPT)
     completion = first_int(attributes, _COMPLETION)
     total = first_int(attributes, _TOTAL)
-    if model is None and not (prompt or completion or total):
-        prompt = completion = total = None  # usage 0 on a node that called no model
+    if not (prompt or completion or total):
+        # Dify's trace writes usage 0 on every node without usage it could read (a node that
+        # called no model, or an LLM node whose process data was truncated): none known.
+        prompt = completion = total = None
     status = text(attributes.get("metadata.status") or attributes.get("metadata.node_status"))
     if status is None:
         status = "failed" if span.get("err") else "succeeded"
@@ -215,7 +219,7 @@ def _node(
         "status": node_status(status),
         "started_at": time_of(span["start"]),
         "finished_at": time_of(span["end"]) if span["end"] else None,
-        "error": span.get("msg") if status in ("failed", "exception") else None,
+        "error": _error(span),
         "model_name": model,
         "model_provider": _first(attributes, _PROVIDER),
         "prompt_tokens": prompt,
@@ -314,6 +318,18 @@ def _container_totals(nodes: list[dict[str, Any]]) -> None:
             total(node, set())
             if node["total_tokens"] is None:
                 node.pop("total_tokens")
+
+
+def _error(span: Span) -> str | None:
+    """The status message, else the legacy path's `status_message` (it leaves a handled
+    exception's status OK), else the newer export's `error.message`."""
+    attributes = span["a"]
+    message = (
+        span.get("msg")
+        or attributes.get("metadata.status_message")
+        or attributes.get("error.message")
+    )
+    return str(message) if message else None
 
 
 def _cost(attributes: Mapping[str, Any]) -> dict[str, Any]:
