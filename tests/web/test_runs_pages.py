@@ -296,7 +296,10 @@ def test_children_nest_under_a_container_that_runs_beside_other_nodes(
     path = api(web, demo_keys["admin"], "/api/v1/runs/nested/critical-path")
     assert path["critical_path"] == ["a", "loop", "i0", "i1", "z"]
     loop = next(s for s in path["steps"] if s["id"] == "loop")
-    assert [(c["id"], c["on_critical_path"]) for c in loop["children"]] == [("i0", True), ("i1", True)]
+    assert [(c["id"], c["on_critical_path"]) for c in loop["children"]] == [
+        ("i0", True),
+        ("i1", True),
+    ]
     assert float(rows[4]["data-slack-ms"]) == pytest.approx(3000.0)  # side may end at 5.0 s
 
 
