@@ -285,3 +285,69 @@ def test_predecessors_in_a_wide_fan_out_match_the_definition() -> None:
         earlier = [o for o in by_id.values() if o is not me and o["end"] <= me["start"]]
         best = max(earlier, key=lambda o: (o["end"], o["s"]), default=None)
         assert node["predecessor_node_id"] == (best["name"] if best else None)
+
+
+def two_scopes(framework: list[dict[str, Any]], client: list[dict[str, Any]]) -> list[Any]:
+    """One request whose spans come from two instrumentations (scopes)."""
+    payload = request(framework, "svc")
+    payload["resourceSpans"][0]["scopeSpans"].append(
+        {"scope": {"name": "openinference.instrumentation.openai"}, "spans": client}
+    )
+    decoded = decode(orjson.dumps(payload), json=True)
+    assert decoded.rejected == 0
+    return decoded.spans
+
+
+def llm_span(t: str, s: str, name: str, start: int, end: int, parent: str) -> dict[str, Any]:
+    return span(
+        t,
+        s,
+        name,
+        start,
+        end,
+        parent=parent,
+        openinference__span__kind="LLM",
+        llm__model_name="gpt-4o-mini-2024-07-18",
+        llm__token_count__prompt=15,
+        llm__token_count__completion=4,
+    )
+
+
+def test_a_call_reported_by_a_second_instrumentation_counts_once() -> None:
+    t, root, chain, outer, inner = (new_trace_id(), *(new_span_id() for _ in range(4)))
+    run = map_trace(
+        two_scopes(
+            [
+                span(t, root, "handle-request", 0, 100),
+                span(
+                    t,
+                    chain,
+                    "RunnableSequence",
+                    5,
+                    90,
+                    parent=root,
+                    openinference__span__kind="CHAIN",
+                ),
+                llm_span(t, outer, "ChatOpenAI", 10, 80, chain),
+            ],
+            # The client library's report of the same call, beside the chain, not in it.
+            [llm_span(t, inner, "ChatCompletion", 12, 78, root)],
+        )
+    )
+    assert run is not None
+    assert {n["id"] for n in run["node_executions"]} == {chain, outer}
+
+
+def test_identical_calls_of_one_instrumentation_are_two_calls() -> None:
+    """Parallel branches asking the same question: one call inside the other's time."""
+    t, root, a, b = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    run = map_trace(
+        records(
+            span(t, root, "fan-out", 0, 100),
+            llm_span(t, a, "ChatOpenAI", 10, 90, root),
+            llm_span(t, b, "ChatOpenAI", 20, 60, root),
+        )
+    )
+    assert run is not None
+    assert {n["id"] for n in run["node_executions"]} == {a, b}
+    assert {n["node_id"] for n in run["node_executions"]} == {"ChatOpenAI", "ChatOpenAI#2"}

@@ -178,6 +178,7 @@ def test_genai_conventions(server: Server, make_key: KeyFactory, exporter_type: 
     nodes = {n["title"]: n for n in run["node_executions"]}
     assert set(nodes) == {"chat gpt-4o", "chat claude", "execute_tool refund"}
     chat, legacy, tool = nodes["chat gpt-4o"], nodes["chat claude"], nodes["execute_tool refund"]
+    assert tool["node_id"] == "refund"  # a tool's step is named by gen_ai.tool.name
     assert (chat["node_type"], chat["model_provider"], chat["model_name"]) == (
         "llm",
         "openai",

@@ -19,6 +19,16 @@ def test_flat_prices_match_the_library() -> None:
     assert BOOK.estimate("openai", "gpt-4o", 1234, 567) == pytest.approx(float(expected))
 
 
+@pytest.mark.parametrize("model", ["text-embedding-3-small", "text-embedding-3-large"])
+def test_embedding_models_are_priced_by_their_input(model: str) -> None:
+    """The table gives embedding models an input price only."""
+    expected = calc_price(
+        Usage(input_tokens=5000, output_tokens=0), model_ref=model, provider_id="openai"
+    ).total_price
+    assert expected > 0
+    assert BOOK.estimate("openai", model, 5000, 0) == pytest.approx(float(expected))
+
+
 @given(
     st.sampled_from(
         [

@@ -33,6 +33,7 @@ from flowscope.cache.policy import CachePolicy
 from flowscope.cache.service import effective_policy
 from flowscope.cache.stats import CacheCounters
 from flowscope.config import Settings
+from flowscope.integrations.otlp_duplicates import prune_calls
 from flowscope.integrations.otlp_ingest import prune_spans
 from flowscope.integrations.otlp_receive import OtlpReceiver
 from flowscope.runs.pricing import PriceBook
@@ -88,6 +89,7 @@ async def _prune_spans(engine: Any, retention_hours: float) -> None:
 def _prune_once(engine: Any, cutoff_us: int) -> None:
     with write_transaction(engine) as conn:
         prune_spans(conn, cutoff_us)
+        prune_calls(conn, cutoff_us)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -56,6 +56,10 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
                 _STATUS_CODES[exc.code], str(exc), trailing_metadata=_retry_details(exc)
             )
             raise  # not reached: abort() raises; this tells the type checker
+        except Exception:  # a bug of ours: logged here, not told to the client
+            log.exception("OTLP/gRPC export failed")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            raise
 
 
 def _retry_details(exc: ExportRefused) -> tuple[tuple[str, bytes], ...]:

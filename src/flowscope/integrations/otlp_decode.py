@@ -225,9 +225,12 @@ def decode_request(request: ExportTraceServiceRequest) -> Decoded:
     for resource_spans in request.resource_spans:
         resource, _ = _kept(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name[:_MAX_TEXT]
             for span in scope_spans.spans:
                 record = _record(span, resource, out)
                 if record is not None:
+                    if scope:
+                        record["sc"] = scope  # which instrumentation reported it
                     out.spans.append(record)
     return out
 

@@ -16,7 +16,15 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
+from flowscope.integrations.otlp_duplicates import (
+    HOLD_WINDOW_US,
+    calls_of,
+    duplicates,
+    read_calls,
+    write_calls,
+)
 from flowscope.integrations.otlp_mapping import map_trace
+from flowscope.runs.delete import delete_runs
 from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RunCreate
@@ -38,6 +46,7 @@ class SpanIngestResult:
     rejected_spans: int = 0
     runs_written: int = 0
     traces_waiting: int = 0  # traces whose run span has not arrived yet
+    duplicate_traces: int = 0  # traces that only repeat a call another trace reports
     errors: list[str] = field(default_factory=list)
 
 
@@ -74,16 +83,17 @@ def ingest_spans(
     with read_transaction(engine) as conn:
         stored = _read_spans(conn, tenant_id, trace_ids)
     seen = _span_ids(stored)
-    runs, waiting = _map_traces(stored, incoming)
+    mapped = _map_traces(stored, incoming)
     try:
-        prepared: PreparedBatch | None = prepare_batch(runs, prices=prices)
+        prepared: PreparedBatch | None = prepare_batch(mapped.runs, prices=prices)
     except IngestRejected:
         prepared = None  # found again, run by run, in the transaction
     with write_transaction(engine) as conn:
         dialect.lock_keys(conn, [f"otlp:{tenant_id}:{t}" for t in trace_ids])
         if prepared is None or _stored_span_ids(conn, tenant_id, trace_ids) != seen:
-            runs, waiting = _map_traces(_read_spans(conn, tenant_id, trace_ids), incoming)
+            mapped = _map_traces(_read_spans(conn, tenant_id, trace_ids), incoming)
             prepared = None
+        runs, prepared = _drop_duplicate_calls(conn, tenant_id, mapped, prepared, now, result)
         rejected = _write_runs(conn, tenant_id, runs, prepared, prices, now, result)
         dialect.bulk_upsert(
             conn,
@@ -94,7 +104,7 @@ def ingest_spans(
             [row for trace_id in trace_ids if trace_id not in rejected for row in rows[trace_id]],
             in_key_order=True,
         )
-    result.traces_waiting = waiting
+    result.traces_waiting = mapped.waiting
     result.rejected_spans = sum(len(incoming[t]) for t in rejected)
     result.accepted_spans = len(records) - result.rejected_spans
     return result
@@ -103,19 +113,62 @@ def ingest_spans(
 Traces = dict[str, dict[str, dict[str, Any]]]
 
 
-def _map_traces(stored: Traces, incoming: Traces) -> tuple[list[RunCreate], int]:
-    """The runs of the traces (stored spans with the incoming ones over them), and how many
-    traces still wait for their run span."""
-    runs: list[RunCreate] = []
-    waiting = 0
+@dataclass
+class _Mapped:
+    """The runs of some traces, how many traces still wait for their run span, and each
+    span's instrumentation scope by span id."""
+
+    runs: list[RunCreate]
+    waiting: int
+    scopes: dict[str, str | None]
+
+
+def _map_traces(stored: Traces, incoming: Traces) -> _Mapped:
+    """The runs of the traces: their stored spans with the incoming ones over them."""
+    mapped = _Mapped([], 0, {})
     for trace_id in sorted(incoming):
         spans = {**stored.get(trace_id, {}), **incoming[trace_id]}
         run = map_trace(list(spans.values()))
         if run is None:
-            waiting += 1
-        else:
-            runs.append(run)
-    return runs, waiting
+            mapped.waiting += 1
+            continue
+        mapped.runs.append(run)
+        mapped.scopes.update((span_id, span.get("sc")) for span_id, span in spans.items())
+    return mapped
+
+
+def _drop_duplicate_calls(
+    conn: Connection,
+    tenant_id: int,
+    mapped: _Mapped,
+    prepared: PreparedBatch | None,
+    now: int,
+    result: SpanIngestResult,
+) -> tuple[list[RunCreate], PreparedBatch | None]:
+    """Leave out the runs of traces that only repeat a call another trace reports, remove
+    such runs written before their holder arrived, and remember this batch's calls."""
+    runs = mapped.runs
+    calls = [call for run in runs for call in calls_of(run, mapped.scopes)]
+    if not calls:
+        return runs, prepared
+    keys = sorted({call.call_key for call in calls})
+    dialect.lock_keys(conn, [f"otlp-call:{tenant_id}:{key}" for key in keys])
+    stored = read_calls(
+        conn,
+        tenant_id,
+        keys,
+        min(call.start_us for call in calls) - HOLD_WINDOW_US,
+        max(call.end_us for call in calls),
+    )
+    write_calls(conn, tenant_id, calls, now)
+    repeated = duplicates(calls, stored)
+    if not repeated:
+        return runs, prepared
+    in_batch = {run["id"] for run in runs}
+    delete_runs(conn, tenant_id, sorted(repeated - in_batch))
+    kept = [run for run in runs if run["id"] not in repeated]
+    result.duplicate_traces = len(repeated & in_batch)
+    return kept, None if len(kept) != len(runs) else prepared
 
 
 def _span_ids(traces: Traces) -> dict[str, set[str]]:

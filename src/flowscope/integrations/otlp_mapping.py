@@ -159,6 +159,7 @@ class _Tree:
         self.wrappers: list[Span] = []  # workflow-level spans folded into their parent
         self.fill: dict[str, Span] = {}  # call span id -> a call below it that reports usage
         self._seen = {run_span["s"]}
+        self._by_id: dict[str, Span] | None = None
         self.adopt_children(run_span, run_span["s"])
 
     def adopt_children(self, span: Span, parent_id: str) -> None:
@@ -202,20 +203,31 @@ class _Tree:
         self._absorb(span)
 
     def drop_duplicate_calls(self) -> None:
-        """A call inside the time of another call with the same tokens is that call reported
-        twice (a framework's and a client library's instrumentation): keep the outer one."""
+        """A call inside the time of another instrumentation's call with the same tokens is
+        that call reported twice (a framework's and a client library's instrumentation):
+        keep the outer one. Two identical calls of one instrumentation, one inside the
+        other's time, are two calls (parallel branches asking the same)."""
         calls: dict[tuple[int | None, int | None], list[Span]] = defaultdict(list)
         for span in self.nodes:
             usage = _usage(span)
-            if _type(span) in _CALL_TYPES and usage != (None, None) and any(usage):
+            if _type(span) in _CALL_TYPES and span["end"] is not None and any(usage):
                 calls[usage].append(span)
         dropped: set[str] = set()
         for group in calls.values():
             if len(group) < 2:
                 continue
-            for inner in group:
-                if any(_holds(outer, inner) for outer in group if outer is not inner):
-                    dropped.add(inner["s"])
+            # Start order, longer first: a call is held when a call before it (started no
+            # later) ends no earlier. One sweep per instrumentation scope that may hold.
+            group.sort(key=lambda s: (s["start"], -s["end"], s["s"]))
+            for holder in {s.get("sc") for s in group}:
+                reach: int | None = None
+                for span in group:
+                    scope = span.get("sc")
+                    other = holder is None or scope is None or scope != holder
+                    if other and reach is not None and reach >= span["end"]:
+                        dropped.add(span["s"])
+                    if scope == holder:
+                        reach = span["end"] if reach is None else max(reach, span["end"])
         if dropped:
             self.nodes = [s for s in self.nodes if s["s"] not in dropped]
 
@@ -224,7 +236,7 @@ class _Tree:
         ids: dict[str, str] = {}
         taken: dict[tuple[str, str], int] = defaultdict(int)
         for span in ordered:  # in start order, so a parent's path is known before its own
-            explicit = text(span["a"].get("flowscope.node_id"))
+            explicit = text(span["a"].get("flowscope.node_id") or span["a"].get("dify.node_id"))
             parent = self.parent[span["s"]]
             name = _step_name(span, self._parent_span(span))
             taken[(parent, name)] += 1
@@ -236,25 +248,14 @@ class _Tree:
         return ids
 
     def _parent_span(self, span: Span) -> Span | None:
-        parent = self.parent.get(span["s"])
-        for node in self.nodes:
-            if node["s"] == parent:
-                return node
-        return None
+        if self._by_id is None or len(self._by_id) != len(self.nodes):
+            self._by_id = {node["s"]: node for node in self.nodes}
+        return self._by_id.get(self.parent.get(span["s"], ""))
 
 
 def _fit(path: str) -> str:
     """Paths longer than an id keep their end, which names the step."""
     return path if len(path) <= MAX_ID else "…" + path[-(MAX_ID - 1) :]
-
-
-def _holds(outer: Span, inner: Span) -> bool:
-    if outer["end"] is None or inner["end"] is None:
-        return False
-    if not (outer["start"] <= inner["start"] and inner["end"] <= outer["end"]):
-        return False
-    same = outer["start"] == inner["start"] and outer["end"] == inner["end"]
-    return not same or outer["s"] < inner["s"]  # equal windows: keep one, either way
 
 
 def _usage(span: Span) -> tuple[int | None, int | None]:
@@ -276,7 +277,7 @@ def _step_name(span: Span, parent: Span | None) -> str:
 
 def _type(span: Span) -> str:
     attributes = span["a"]
-    explicit = text(attributes.get("flowscope.node_type"))
+    explicit = text(attributes.get("flowscope.node_type") or attributes.get("dify.node_type"))
     if explicit:
         return explicit
     kind = attributes.get("openinference.span.kind")

@@ -10,7 +10,8 @@ from typing import Any
 
 Span = Mapping[str, Any]
 """A decoded span: t (trace id), s (span id), p (parent id), name, start and end (ns), a
-(kept attributes), r (resource attributes), and err, msg, h, remote when set."""
+(kept attributes), r (resource attributes), and err, msg, h, remote, sc (instrumentation
+scope) when set."""
 
 MAX_ID = 255
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -100,12 +100,14 @@ class PriceBook:
             except LookupError:
                 continue
             mp = found.model_price
-            if isinstance(mp.input_mtok, Decimal) and isinstance(mp.output_mtok, Decimal):
-                resolved = FlatPrice(float(mp.input_mtok), float(mp.output_mtok))
+            # An embedding model has an input price only: its output costs nothing.
+            output = Decimal(0) if mp.output_mtok is None else mp.output_mtok
+            if isinstance(mp.input_mtok, Decimal) and isinstance(output, Decimal):
+                resolved = FlatPrice(float(mp.input_mtok), float(output))
             elif isinstance(mp.input_mtok, Decimal | TieredPrices) and isinstance(
-                mp.output_mtok, Decimal | TieredPrices
+                output, Decimal | TieredPrices
             ):
-                resolved = TieredPrice(_tiers(mp.input_mtok), _tiers(mp.output_mtok))
+                resolved = TieredPrice(_tiers(mp.input_mtok), _tiers(output))
             else:  # a model priced only per request or per search: not an LLM token price
                 resolved = None
             break

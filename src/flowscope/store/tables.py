@@ -432,6 +432,31 @@ class OtlpSpan(Base):
     received_at_us: Mapped[int] = mapped_column(Micros)
 
 
+class OtlpCall(Base):
+    """A model call seen in a received trace, kept to recognise one call reported twice
+    across traces (integrations.otlp_duplicates): by usage, time and service."""
+
+    __tablename__ = "otlp_calls"
+    __table_args__ = (
+        Index("ix_otlp_calls_tenant_id_call_key_start_us", "tenant_id", "call_key", "start_us"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The run's app (the emitting service) and the call's prompt and completion tokens.
+    call_key: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(255))
+    start_us: Mapped[int] = mapped_column(Micros)
+    end_us: Mapped[int] = mapped_column(Micros)
+    # The trace is this one call alone (a client library's report of a framework's call).
+    lone: Mapped[bool] = mapped_column(Boolean)
+    scope: Mapped[str | None] = mapped_column(String(1000))  # the instrumentation
+    received_at_us: Mapped[int] = mapped_column(Micros)
+
+
 class WebSession(Base):
     """A dashboard session: the SHA-256 of the cookie's random token and the key it stands
     for (flowscope.tenancy.sessions)."""
