@@ -89,6 +89,8 @@ class RunSchedule:
         )
         self.inner: dict[str, Schedule] = {}
         self._inner_paths: dict[str, CriticalPath] = {}
+        self._indexes: dict[str, _Index] = {}
+        self._top_path: CriticalPath | None = None
         # Breadth-first from the top: a malformed parent cycle is never reached, so never built.
         level = list(self.top.executions)
         while level:
@@ -112,7 +114,7 @@ class RunSchedule:
         return self.top.replay_end_us()
 
     def critical_path(self) -> RunPath:
-        top = self.top.critical_path()
+        top = self._top()
         path: list[str] = []
         steps: list[PathStep] = []
         self._walk(top, None, 0, 0, path, steps, on_path=True)
@@ -181,6 +183,11 @@ class RunSchedule:
                     on_path=critical,
                 )
 
+    def _top(self) -> CriticalPath:
+        if self._top_path is None:
+            self._top_path = self.top.critical_path()
+        return self._top_path
+
     def _inner_path(self, container_id: str) -> CriticalPath:
         found = self._inner_paths.get(container_id)
         if found is None:
@@ -190,7 +197,7 @@ class RunSchedule:
     def gaps_on_path_us(self) -> dict[str, int]:
         """Scheduling gaps of the top-level executions on the path, by node id: how long
         each waited after what it depended on had ended."""
-        found = self.top.critical_path()
+        found = self._top()
         index = {e.id: i for i, e in enumerate(self.top.executions)}
         waits: dict[str, int] = {}
         for execution_id in found.path:
@@ -206,26 +213,52 @@ class RunSchedule:
         return self.observed_end_us - self._replayed_end(self.top, node_id, factor)
 
     def _replayed_end(self, schedule: Schedule, node_id: str, factor: float) -> int:
-        return schedule.replay_end_us(self._changes(schedule, node_id, factor))
+        return schedule.replay_end_us(self._changes("", schedule, node_id, factor))
 
-    def _changes(self, schedule: Schedule, node_id: str, factor: float) -> dict[int, int]:
-        changes: dict[int, int] = {}
-        for i, e in enumerate(schedule.executions):
-            inner = self.inner.get(e.id)
-            if inner is None:
-                if e.node_id == node_id:
-                    changes[i] = round(e.duration_us * factor)
+    def _changes(self, key: str, schedule: Schedule, node_id: str, factor: float) -> dict[int, int]:
+        """New durations, by execution index, of one schedule (`key`: its container's id,
+        "" at the top) with `node_id`'s own work scaled by `factor`."""
+        leaves, containers = self._index(key, schedule)
+        executions = schedule.executions
+        changes = {i: round(executions[i].duration_us * factor) for i in leaves.get(node_id, ())}
+        for i, container_id, inside in containers:
+            if node_id not in inside:
                 continue
-            inner_changes = self._changes(inner, node_id, factor)
+            e, inner = executions[i], self.inner[container_id]
+            inner_changes = self._changes(container_id, inner, node_id, factor)
             duration = e.duration_us
             if inner_changes:
                 duration += inner.replay_end_us(inner_changes) - inner.replay_end_us()
             if e.node_id == node_id:
-                own = max(0, e.duration_us - _held_us(self._inner_path(e.id)))
+                own = max(0, e.duration_us - _held_us(self._inner_path(container_id)))
                 duration -= own - round(own * factor)
             if duration != e.duration_us:
                 changes[i] = max(0, duration)
         return changes
+
+    def _index(self, key: str, schedule: Schedule) -> _Index:
+        """A schedule's leaves by node id, and its containers with every node id inside
+        them (their own included): a saving visits only what it changes."""
+        found = self._indexes.get(key)
+        if found is None:
+            leaves: dict[str, list[int]] = {}
+            containers: list[tuple[int, str, frozenset[str]]] = []
+            for i, e in enumerate(schedule.executions):
+                if e.id in self.inner:
+                    inner = self.inner[e.id]
+                    inside = {e.node_id}
+                    inner_leaves, inner_containers = self._index(e.id, inner)
+                    inside.update(inner_leaves)
+                    for _, _, nested in inner_containers:
+                        inside.update(nested)
+                    containers.append((i, e.id, frozenset(inside)))
+                else:
+                    leaves.setdefault(e.node_id, []).append(i)
+            found = self._indexes[key] = (leaves, containers)
+        return found
+
+
+_Index = tuple[dict[str, list[int]], list[tuple[int, str, frozenset[str]]]]
 
 
 def _held_us(found: CriticalPath) -> int:

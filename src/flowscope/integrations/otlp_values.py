@@ -26,29 +26,27 @@ def time_of(nanoseconds: int) -> datetime:
 def first_int(attributes: Mapping[str, Any], keys: Sequence[str]) -> int | None:
     """The first non-negative integer among the keys (numbers and numeric strings)."""
     for key in keys:
-        number = count(attributes.get(key))
-        if number is not None:
-            return number
+        value = attributes.get(key)
+        if value is not None:
+            number = count(value)
+            if number is not None:
+                return number
     return None
 
 
 def count(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number) or number < 0:
-        return None
-    return int(number)
+    """A non-negative whole number (of a number or a numeric string), or None."""
+    number = amount(value)
+    return None if number is None else int(number)
 
 
 def first_text(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
     for key in keys:
-        value = text(attributes.get(key))
-        if value:
-            return value
+        raw = attributes.get(key)
+        if raw is not None:
+            value = text(raw)
+            if value:
+                return value
     return None
 
 
