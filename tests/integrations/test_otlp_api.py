@@ -286,6 +286,59 @@ def test_pruning_forgets_old_spans_and_keeps_their_runs(engine: Any) -> None:
         assert run is not None and run.node_count == 2
 
 
+def test_a_trace_whose_root_never_comes_settles_as_a_run_of_its_service(engine: Any) -> None:
+    """An older exporter's service called from one that does not export: no root, no
+    remote flag. Once quiet, the trace is a run of the service's workflow."""
+    from flowscope.integrations.otlp_decode import decode
+    from flowscope.integrations.otlp_ingest import ingest_spans, settle_rootless_traces
+    from flowscope.runs.pricing import PriceBook
+    from flowscope.runs.read import read_run
+    from flowscope.store.engine import read_transaction, write_transaction
+    from flowscope.tenancy.keys import ensure_tenant
+
+    with write_transaction(engine) as conn:
+        tenant_id = ensure_tenant(conn, "acme")
+    t, absent, chain, call = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    orphans = [
+        span(
+            t, chain, "RunnableSequence", 0, 900, parent=absent, openinference__span__kind="CHAIN"
+        ),
+        span(
+            t,
+            call,
+            "ChatOpenAI",
+            10,
+            800,
+            parent=chain,
+            openinference__span__kind="LLM",
+            llm__model_name="gpt-4o-mini",
+            llm__token_count__prompt=100,
+            llm__token_count__completion=20,
+        ),
+    ]
+    other_t, absent_root = new_trace_id(), new_span_id()
+    prices = PriceBook()
+    for spans in (orphans, [span(other_t, new_span_id(), "child", 0, 5, parent=absent_root)]):
+        records = decode(orjson.dumps(request(spans, "rag-service")), json=True).spans
+        result = ingest_spans(engine, tenant_id, records, prices=prices, now_us=1_000)
+        assert result.traces_waiting == 1
+    # Not yet quiet: nothing to settle.
+    assert settle_rootless_traces(engine, prices=prices, quiet_since_us=1_000) == 0
+    assert settle_rootless_traces(engine, prices=prices, quiet_since_us=2_000) == 2
+    with read_transaction(engine) as conn:
+        run = read_run(conn, tenant_id, t)
+        assert run is not None
+        assert (run.app_id, run.workflow_id) == ("rag-service", "rag-service")
+        assert {n.node_id for n in run.node_executions} == {
+            "RunnableSequence",
+            "RunnableSequence/ChatOpenAI",
+        }
+        assert run.total_tokens == 120
+        spans_left = conn.exec_driver_sql("SELECT COUNT(*) FROM otlp_spans").scalar_one()
+        assert spans_left == 3  # the spans stay until the retention, as for any trace
+    assert settle_rootless_traces(engine, prices=prices, quiet_since_us=3_000) == 0
+
+
 def test_a_database_down_answers_503_as_a_status_with_retry_after() -> None:
     from flowscope.api import create_app
     from flowscope.config import Settings

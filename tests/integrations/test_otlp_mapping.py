@@ -351,3 +351,19 @@ def test_identical_calls_of_one_instrumentation_are_two_calls() -> None:
     assert run is not None
     assert {n["id"] for n in run["node_executions"]} == {a, b}
     assert {n["node_id"] for n in run["node_executions"]} == {"ChatOpenAI", "ChatOpenAI#2"}
+
+
+def test_a_child_starting_before_its_parent_on_a_skewed_clock_keeps_its_path() -> None:
+    t, root, node, call = new_trace_id(), new_span_id(), new_span_id(), new_span_id()
+    run = map_trace(
+        records(
+            span(t, root, "LangGraph", 0, 100, openinference__span__kind="CHAIN"),
+            span(t, node, "plan", 10, 90, parent=root, openinference__span__kind="CHAIN"),
+            span(t, call, "ChatOpenAI", 9, 80, parent=node, openinference__span__kind="LLM"),
+        )
+    )
+    assert run is not None
+    assert {n["id"]: n["node_id"] for n in run["node_executions"]} == {
+        node: "plan",
+        call: "plan/ChatOpenAI",
+    }

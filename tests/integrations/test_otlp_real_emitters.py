@@ -10,7 +10,6 @@ apart, and the critical path must name the slow call inside its LangGraph node.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,18 +20,13 @@ import httpx
 import pytest
 from genai_prices import Usage, calc_price
 
+from flowscope.testing import free_port
 from tests.conftest import KeyFactory, auth
 from tests.integrations.emitter_runner import run_emitter
 from tests.integrations.fake_openai import Call, FakeOpenAI
 from tests.servers import Server, start_server
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -34,7 +34,7 @@ from flowscope.cache.service import effective_policy
 from flowscope.cache.stats import CacheCounters
 from flowscope.config import Settings
 from flowscope.integrations.otlp_duplicates import prune_calls
-from flowscope.integrations.otlp_ingest import prune_spans
+from flowscope.integrations.otlp_ingest import prune_spans, settle_rootless_traces
 from flowscope.integrations.otlp_receive import OtlpReceiver
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RUN_BATCH_CREATE
@@ -75,18 +75,22 @@ SPAN_PRUNE_INTERVAL_S = 600
 GRPC_SHUTDOWN_GRACE_S = 5
 
 
-async def _prune_spans(engine: Any, retention_hours: float) -> None:
-    """Every 10 minutes, forget OTLP spans older than the retention (their runs stay)."""
+async def _prune_spans(engine: Any, retention_hours: float, prices: PriceBook) -> None:
+    """Every 10 minutes: traces that waited that long for a root that will not come become
+    runs; OTLP spans and calls older than the retention are forgotten (their runs stay)."""
     while True:
         await asyncio.sleep(SPAN_PRUNE_INTERVAL_S)
-        cutoff = now_us() - int(retention_hours * 3_600_000_000)
+        now = now_us()
+        cutoff = now - int(retention_hours * 3_600_000_000)
+        quiet_since = now - SPAN_PRUNE_INTERVAL_S * 1_000_000
         try:
-            await asyncio.to_thread(_prune_once, engine, cutoff)
+            await asyncio.to_thread(_prune_once, engine, cutoff, quiet_since, prices)
         except Exception:  # the database is down: try again next time
             log.warning("could not prune received OTLP spans; will retry", exc_info=True)
 
 
-def _prune_once(engine: Any, cutoff_us: int) -> None:
+def _prune_once(engine: Any, cutoff_us: int, quiet_since_us: int, prices: PriceBook) -> None:
+    settle_rootless_traces(engine, prices=prices, quiet_since_us=quiet_since_us)
     with write_transaction(engine) as conn:
         prune_spans(conn, cutoff_us)
         prune_calls(conn, cutoff_us)
@@ -122,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 receiver, settings.host, settings.otlp_grpc_port, settings.max_body_bytes
             )
         cleaner = asyncio.create_task(_cache_chores(cache_backend, counters, engine))
-        pruner = asyncio.create_task(_prune_spans(engine, settings.otlp_span_retention_hours))
+        pruner = asyncio.create_task(
+            _prune_spans(engine, settings.otlp_span_retention_hours, app.state.prices)
+        )
         # Everything loaded so far lives as long as the server: keep it out of the cyclic
         # collector's scans, which otherwise took a third of some analytics requests (an
         # hourly trend builds ~100,000 objects: p95 136 ms -> 63 ms, p50 56 -> 48 ms).

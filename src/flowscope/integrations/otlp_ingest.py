@@ -57,8 +57,12 @@ def ingest_spans(
     *,
     prices: PriceBook,
     now_us: int | None = None,
+    settle: bool = False,
 ) -> SpanIngestResult:
     """Store the spans and write the runs of their traces, in one transaction.
+
+    With `settle`, the records are spans already stored, of traces whose root will not come
+    (`settle_rootless_traces`): their runs are written, the spans not again.
 
     The runs are built and prepared before the write transaction, from the spans stored
     then; inside it, under the traces' locks, the stored span ids are checked again and the
@@ -83,7 +87,7 @@ def ingest_spans(
     with read_transaction(engine) as conn:
         stored = _read_spans(conn, tenant_id, trace_ids)
     seen = _span_ids(stored)
-    mapped = _map_traces(stored, incoming)
+    mapped = _map_traces(stored, incoming, settle=settle)
     try:
         prepared: PreparedBatch | None = prepare_batch(mapped.runs, prices=prices)
     except IngestRejected:
@@ -91,7 +95,7 @@ def ingest_spans(
     with write_transaction(engine) as conn:
         dialect.lock_keys(conn, [f"otlp:{tenant_id}:{t}" for t in trace_ids])
         if prepared is None or _stored_span_ids(conn, tenant_id, trace_ids) != seen:
-            mapped = _map_traces(_read_spans(conn, tenant_id, trace_ids), incoming)
+            mapped = _map_traces(_read_spans(conn, tenant_id, trace_ids), incoming, settle=settle)
             prepared = None
         runs, prepared = _drop_duplicate_calls(conn, tenant_id, mapped, prepared, now, result)
         rejected = _write_runs(conn, tenant_id, runs, prepared, prices, now, result)
@@ -101,7 +105,12 @@ def ingest_spans(
             _SPAN_COLUMNS,
             ("tenant_id", "trace_id", "span_id"),
             _SPAN_UPDATE,
-            [row for trace_id in trace_ids if trace_id not in rejected for row in rows[trace_id]],
+            [
+                row
+                for trace_id in trace_ids
+                if trace_id not in rejected and not settle
+                for row in rows[trace_id]
+            ],
             in_key_order=True,
         )
     result.traces_waiting = mapped.waiting
@@ -123,12 +132,12 @@ class _Mapped:
     scopes: dict[str, str | None]
 
 
-def _map_traces(stored: Traces, incoming: Traces) -> _Mapped:
+def _map_traces(stored: Traces, incoming: Traces, *, settle: bool) -> _Mapped:
     """The runs of the traces: their stored spans with the incoming ones over them."""
     mapped = _Mapped([], 0, {})
     for trace_id in sorted(incoming):
         spans = {**stored.get(trace_id, {}), **incoming[trace_id]}
-        run = map_trace(list(spans.values()))
+        run = map_trace(list(spans.values()), settle=settle)
         if run is None:
             mapped.waiting += 1
             continue
@@ -151,8 +160,9 @@ def _drop_duplicate_calls(
     calls = [call for run in runs for call in calls_of(run, mapped.scopes)]
     if not calls:
         return runs, prepared
+    # No lock on the calls: both reports of a call come from one process, whose exporter
+    # sends its batches one after another, so neither transaction misses the other's rows.
     keys = sorted({call.call_key for call in calls})
-    dialect.lock_keys(conn, [f"otlp-call:{tenant_id}:{key}" for key in keys])
     stored = read_calls(
         conn,
         tenant_id,
@@ -237,6 +247,37 @@ def _stored_span_ids(
         for trace_id, span_id in rows:
             ids.setdefault(trace_id, set()).add(span_id)
     return ids
+
+
+def settle_rootless_traces(
+    engine: Engine, *, prices: PriceBook, quiet_since_us: int, limit: int = 1000
+) -> int:
+    """Traces still without a run whose last span arrived before `quiet_since_us`: their
+    root is in a service that does not export here (an older exporter does not flag such
+    a parent as remote). Each becomes a run of its service's workflow, the spans whose
+    parent is absent standing in for the root. Returns how many runs were written."""
+    with read_transaction(engine) as conn:
+        mark = dialect.placeholders(conn, 1)
+        # Rootless (every span has a parent) and without a run: traces with a root either
+        # have their run or are waiting for the rest of Dify's export, or repeat a call.
+        waiting = conn.exec_driver_sql(
+            "SELECT s.tenant_id, s.trace_id FROM otlp_spans s "
+            "GROUP BY s.tenant_id, s.trace_id "
+            f"HAVING MAX(s.received_at_us) < {mark} "
+            "AND SUM(CASE WHEN s.parent_span_id IS NULL THEN 1 ELSE 0 END) = 0 "
+            "AND NOT EXISTS (SELECT 1 FROM workflow_runs r WHERE r.run_id = s.trace_id) "
+            f"ORDER BY s.tenant_id, s.trace_id LIMIT {mark}",
+            (quiet_since_us, limit),
+        ).all()
+        by_tenant: dict[int, list[str]] = {}
+        for tenant_id, trace_id in waiting:
+            by_tenant.setdefault(tenant_id, []).append(trace_id)
+        stored = {t: _read_spans(conn, t, ids) for t, ids in by_tenant.items()}
+    written = 0
+    for tenant_id, traces in stored.items():
+        records = [span for spans in traces.values() for span in spans.values()]
+        written += ingest_spans(engine, tenant_id, records, prices=prices, settle=True).runs_written
+    return written
 
 
 def prune_spans(conn: Connection, received_before_us: int) -> int:

@@ -115,12 +115,18 @@ _VERSION = (
 DEFAULT_APP = "unknown_service"
 
 
-def map_trace(spans: Sequence[Span]) -> RunCreate | None:
+def map_trace(spans: Sequence[Span], *, settle: bool = False) -> RunCreate | None:
     """The run of one trace's spans (one record per span id), or None while its run span
-    has not arrived."""
-    if is_dify_trace(spans):
-        return map_dify_trace(spans)
+    has not arrived. With `settle`, for a trace whose root will not come (it is in a service
+    that does not export here), the absent root is the run and the spans whose parent is
+    absent are its top-level nodes."""
+    if is_dify_trace(spans):  # Dify's run span is never missing for good: not settled
+        return None if settle else map_dify_trace(spans)
     roots = sorted((s for s in spans if s["p"] is None or s.get("remote")), key=_start_order)
+    if settle and not roots:
+        present = {s["s"] for s in spans}
+        orphans = sorted((s for s in spans if s["p"] not in present), key=_start_order)
+        roots = [_absent_root(orphans), *orphans] if orphans else []
     if not roots:
         return None
     run_span = roots[0]
@@ -144,6 +150,23 @@ def map_trace(spans: Sequence[Span]) -> RunCreate | None:
     return _run(run_span, tree, executions)
 
 
+def _absent_root(orphans: Sequence[Span]) -> Span:
+    """A stand-in for a root that is in another service: from the first orphan's start to
+    the last one's end, marked as continuing a remote trace."""
+    ends = [s["end"] for s in orphans]
+    return {
+        "t": orphans[0]["t"],
+        "s": "",
+        "p": None,
+        "name": "",
+        "start": orphans[0]["start"],
+        "end": None if None in ends else max(ends),
+        "a": {},
+        "r": orphans[0]["r"],
+        "remote": True,
+    }
+
+
 def _start_order(span: Span) -> tuple[int, str]:
     return (span["start"], span["s"])
 
@@ -160,7 +183,15 @@ class _Tree:
         self.fill: dict[str, Span] = {}  # call span id -> a call below it that reports usage
         self._seen = {run_span["s"]}
         self._by_id: dict[str, Span] | None = None
+        self._types: dict[str, str] = {}
         self.adopt_children(run_span, run_span["s"])
+
+    def type_of(self, span: Span) -> str:
+        """The span's node type, read once (the mapping asks several times)."""
+        found = self._types.get(span["s"])
+        if found is None:
+            found = self._types[span["s"]] = _type(span)
+        return found
 
     def adopt_children(self, span: Span, parent_id: str) -> None:
         for child in self.children.get(span["s"], ()):
@@ -173,13 +204,13 @@ class _Tree:
             if current["s"] in self._seen:  # a malformed trace may loop: each span once
                 continue
             self._seen.add(current["s"])
-            if _type(current) == "workflow" and "traceloop.span.kind" in current["a"]:
+            if self.type_of(current) == "workflow" and "traceloop.span.kind" in current["a"]:
                 self.wrappers.append(current)  # OpenLLMetry's workflow span: the run again
                 stack.extend((c, parent) for c in self.children.get(current["s"], ()))
                 continue
             self.nodes.append(current)
             self.parent[current["s"]] = parent
-            if _type(current) in _CALL_TYPES:
+            if self.type_of(current) in _CALL_TYPES:
                 self._absorb(current)
                 continue
             stack.extend((c, current["s"]) for c in self.children.get(current["s"], ()))
@@ -210,7 +241,7 @@ class _Tree:
         calls: dict[tuple[int | None, int | None], list[Span]] = defaultdict(list)
         for span in self.nodes:
             usage = _usage(span)
-            if _type(span) in _CALL_TYPES and span["end"] is not None and any(usage):
+            if self.type_of(span) in _CALL_TYPES and span["end"] is not None and any(usage):
                 calls[usage].append(span)
         dropped: set[str] = set()
         for group in calls.values():
@@ -233,19 +264,32 @@ class _Tree:
 
     def node_ids(self, ordered: Sequence[Span]) -> dict[str, str]:
         """Node id by span id: explicit ids, else paths of step names from the run."""
-        ids: dict[str, str] = {}
+        segments: dict[str, str] = {}
+        explicit: dict[str, str] = {}
         taken: dict[tuple[str, str], int] = defaultdict(int)
-        for span in ordered:  # in start order, so a parent's path is known before its own
-            explicit = text(span["a"].get("flowscope.node_id") or span["a"].get("dify.node_id"))
+        for span in ordered:  # start order numbers the siblings that share a name
             parent = self.parent[span["s"]]
             name = _step_name(span, self._parent_span(span))
             taken[(parent, name)] += 1
             seen = taken[(parent, name)]
-            segment = name if seen == 1 else f"{name}#{seen}"
-            prefix = ids.get(parent)
-            path = f"{prefix}/{segment}" if prefix else segment
-            ids[span["s"]] = explicit or _fit(path)
-        return ids
+            segments[span["s"]] = name if seen == 1 else f"{name}#{seen}"
+            given = text(span["a"].get("flowscope.node_id") or span["a"].get("dify.node_id"))
+            if given:
+                explicit[span["s"]] = given
+        paths: dict[str, str] = {}
+        for span_id in segments:
+            # Up to the run or to an ancestor already done (a child may start before its
+            # parent on skewed clocks: start order alone would not do), then back down.
+            chain, current = [], span_id
+            while current in segments and current not in paths:
+                chain.append(current)
+                current = self.parent[current]
+            prefix = paths.get(current)
+            for node in reversed(chain):
+                own = explicit.get(node) or segments[node]
+                prefix = own if node in explicit or not prefix else f"{prefix}/{own}"
+                paths[node] = prefix
+        return {span_id: explicit.get(span_id) or _fit(path) for span_id, path in paths.items()}
 
     def _parent_span(self, span: Span) -> Span | None:
         if self._by_id is None or len(self._by_id) != len(self.nodes):
@@ -310,7 +354,7 @@ def _node(
     if total is None and (prompt is not None or completion is not None):
         total = (prompt or 0) + (completion or 0)
     model = first_text(attributes, _MODEL) or (filled and first_text(filled["a"], _MODEL))
-    node_type = _type(span)
+    node_type = tree.type_of(span)
     parent = tree.parent[span["s"]]
     node: NodeExecutionCreate = {
         "id": span["s"],
