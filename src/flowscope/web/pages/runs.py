@@ -127,7 +127,7 @@ def _read_listing(
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
     """A node execution placed in the run: offsets from the run's start, nesting depth, and
-    its slack when the critical path covers it (finished top-level executions)."""
+    its slack when the critical path covers it (finished executions)."""
 
     node: NodeExecutionPublic
     depth: int
@@ -164,8 +164,8 @@ def offset(ms: float) -> str:
 
 
 def timeline(run: RunPublic, path: RunCriticalPath) -> tuple[list[TimelineRow], float]:
-    """The run's node executions in start order, each container followed by its iteration
-    or loop children (indented); and the span of the run in ms."""
+    """The run's node executions in start order, each container followed by what ran
+    inside it (indented); and the span of the run in ms."""
     nodes = run.node_executions
     ids = {n.id for n in nodes}
     roots: list[NodeExecutionPublic] = []
@@ -176,7 +176,8 @@ def timeline(run: RunPublic, path: RunCriticalPath) -> tuple[list[TimelineRow], 
         else:
             roots.append(n)
     origin = min([to_us(run.started_at), *(to_us(n.started_at) for n in nodes)])
-    steps = {s.id: s for s in path.steps}
+    slack: dict[str, float | None] = {s.id: s.slack_ms for s in path.steps}
+    slack.update((c.id, c.slack_ms) for s in path.steps for c in s.children)
     critical = set(path.critical_path)
 
     def ms(moment_us: int) -> float:
@@ -192,14 +193,13 @@ def timeline(run: RunPublic, path: RunCriticalPath) -> tuple[list[TimelineRow], 
             if n.id in seen:
                 continue
             seen.add(n.id)
-            step = steps.get(n.id)
             rows.append(
                 TimelineRow(
                     node=n,
                     depth=depth,
                     start_ms=ms(to_us(n.started_at)),
                     end_ms=None if n.finished_at is None else ms(to_us(n.finished_at)),
-                    slack_ms=None if step is None else step.slack_ms,
+                    slack_ms=slack.get(n.id),
                     critical=n.id in critical,
                 )
             )
