@@ -177,3 +177,42 @@ def test_the_spans_of_a_path_match_the_rows_they_come_from() -> None:
         parent = by_id[named[after.name].parent.span_id]  # type: ignore[union-attr]
         assert parent.name == before.name
     assert len({s.context.trace_id for s in spans}) == 1
+
+
+def test_statuses_and_attributes_a_later_dify_invents_are_not_fatal() -> None:
+    import orjson
+
+    from flowscope.integrations.otlp_decode import decode
+    from flowscope.integrations.otlp_mapping import map_trace
+    from tests.integrations.otlp_payloads import new_span_id, new_trace_id, request, span
+
+    t, run_span, node = new_trace_id(), new_span_id(), new_span_id()
+    run_meta = {"workflow_run_id": "r-1", "app_id": "a", "workflow_id": "w", "status": "archived"}
+    node_meta = {"node_id": "n1", "node_execution_id": "e-1", "node_type": "llm", "status": "x"}
+    spans = [
+        span(
+            t,
+            run_span,
+            "workflow_r-1",
+            0,
+            100,
+            metadata=orjson.dumps(run_meta).decode(),
+            dify__span__id="r-1",
+            dify__future__thing="?",
+        ),
+        span(
+            t,
+            node,
+            "llm_Draft",
+            10,
+            90,
+            parent=run_span,
+            error="boom",
+            metadata=orjson.dumps(node_meta).decode(),
+            dify__span__id="e-1",
+        ),
+    ]
+    run = map_trace(decode(orjson.dumps(request(spans)), json=True).spans)
+    assert run is not None and (run["id"], run["status"]) == ("r-1", "succeeded")
+    (only,) = run["node_executions"]
+    assert (only["id"], only["node_id"], only["status"]) == ("e-1", "n1", "failed")

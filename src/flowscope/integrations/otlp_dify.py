@@ -24,11 +24,11 @@ What differs, and how it is read:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from flowscope.integrations.dify_rows import dify_cost, link_nodes, node_status
 from flowscope.integrations.otlp_values import Span, amount, count, first_int, text, time_of
-from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
+from flowscope.schemas.runs import NodeExecutionCreate, NodeStatus, RunCreate, RunStatus
 
 _RUN_ID = ("metadata.workflow_run_id", "dify.workflow.run_id")
 _EXECUTION_ID = ("metadata.node_execution_id", "dify.node.execution_id")
@@ -43,6 +43,8 @@ _MARKS = frozenset(
     }
 )
 _CONTAINERS = frozenset({"iteration", "loop"})
+_NODE_STATUSES = frozenset(get_args(NodeStatus))
+_RUN_STATUSES = frozenset(get_args(RunStatus))
 _MODEL_TYPES = frozenset({"llm", "question-classifier", "parameter-extractor", "agent"})
 _PROMPT = ("metadata.prompt_tokens", "llm.token_count.prompt", "gen_ai.usage.input_tokens")
 _COMPLETION = (
@@ -207,8 +209,10 @@ def _node(
         # Dify's trace writes usage 0 on every node without usage it could read (a node that
         # called no model, or an LLM node whose process data was truncated): none known.
         prompt = completion = total = None
-    status = text(attributes.get("metadata.status") or attributes.get("metadata.node_status"))
-    if status is None:
+    status = node_status(
+        text(attributes.get("metadata.status") or attributes.get("metadata.node_status")) or ""
+    )
+    if status not in _NODE_STATUSES:  # none, or one a later Dify invents: from the span
         status = "failed" if span.get("err") else "succeeded"
     node: dict[str, Any] = {
         "id": _execution_id(span),
@@ -216,7 +220,7 @@ def _node(
         "node_type": node_type,
         "title": title,
         "index": index,
-        "status": node_status(status),
+        "status": status,
         "started_at": time_of(span["start"]),
         "finished_at": time_of(span["end"]) if span["end"] else None,
         "error": _error(span),
@@ -368,10 +372,8 @@ def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
 
 def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
     attributes, resource = span["a"], span["r"]
-    status = text(
-        attributes.get("metadata.status") or attributes.get("metadata.workflow_run_status")
-    )
-    if status is None:
+    status = _first(attributes, ("metadata.status", "metadata.workflow_run_status"))
+    if status not in _RUN_STATUSES:  # none, or one a later Dify invents: from the span
         status = "failed" if span.get("err") else "succeeded" if span["end"] else "running"
     elapsed = amount(attributes.get("metadata.elapsed_time"))
     run: dict[str, Any] = {
