@@ -1,6 +1,6 @@
 """`python -m flowscope` is the `flowscope` command."""
 
-from flowscope.cli.main import cli
+from flowscope.cli.entry import main
 
 if __name__ == "__main__":
-    cli()
+    main()

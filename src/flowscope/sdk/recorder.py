@@ -58,7 +58,14 @@ class Recorder:
         elif database_url is not None:
             if not tenant:
                 raise ValueError("database_url= needs tenant= (the tenant's name)")
-            from flowscope.sdk.local import InProcessTransport  # heavy imports, only when used
+            try:
+                from flowscope.sdk.local import InProcessTransport  # heavy imports, only then
+            except ModuleNotFoundError as missing:
+                raise ImportError(
+                    "Recorder(database_url=...) writes to the database in this process and "
+                    "needs the server's packages: pip install 'flowscope[server]' "
+                    f"({missing.name} is missing)"
+                ) from missing
 
             transport = InProcessTransport(database_url, tenant)
         assert transport is not None
