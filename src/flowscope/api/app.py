@@ -105,9 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.auto_migrate:
             migrate.upgrade_if_embedded(engine)
         app.state.engine = engine
-        app.state.ingest_slots = slots = asyncio.Semaphore(
-            dialect.ingest_slots(engine.dialect.name)
-        )
+        app.state.ingest_slots = slots = asyncio.Semaphore(dialect.ingest_slots(engine))
         app.state.otlp_receiver = receiver = OtlpReceiver(
             engine, app.state.prices, slots, settings.otlp_queue_limit
         )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    Engine,
     Float,
     Integer,
     SmallInteger,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from flowscope.store.tables import metadata
 
 
-def ingest_slots(backend: str) -> int:
+def ingest_slots(engine: Engine) -> int:
     """How many ingestion requests one server process should work on at once.
 
     SQLite has one writer: a second batch in the same process would only compete for the GIL
@@ -33,11 +34,15 @@ def ingest_slots(backend: str) -> int:
     batch at a time and processes pipeline (one writes while another parses). PostgreSQL
     writes mostly wait on the server with the GIL released, so a few overlap well.
     """
-    return 1 if backend == "sqlite" else 4
+    return 1 if is_sqlite(engine) else 4
 
 
-def is_postgres(conn: Connection) -> bool:
+def is_postgres(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def is_sqlite(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "sqlite"
 
 
 def placeholders(conn: Connection, count: int) -> str:

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from flowscope.store import dialect
 from flowscope.store.engine import make_engine
 
 
@@ -46,7 +47,7 @@ def upgrade_if_embedded(engine: Engine) -> bool:
     The embedded default is migrated wherever it is opened (server, CLI, SDK). PostgreSQL is
     migrated only by `flowscope db upgrade`, so several servers never race to migrate it.
     """
-    if engine.dialect.name != "sqlite":
+    if not dialect.is_sqlite(engine):
         return False
     if not is_up_to_date(engine):
         upgrade(engine)

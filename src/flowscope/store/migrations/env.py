@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from flowscope.store import dialect
 from flowscope.store.tables import metadata
 
 config = context.config
@@ -13,7 +14,7 @@ with engine.connect() as connection:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=dialect.is_sqlite(connection),
         transaction_per_migration=True,
     )
     with context.begin_transaction():

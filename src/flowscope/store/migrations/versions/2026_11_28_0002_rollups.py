@@ -14,6 +14,8 @@ Create Date: 2026-11-28
 import sqlalchemy as sa
 from alembic import op
 
+from flowscope.store import dialect
+
 revision = "0002_rollups"
 down_revision = "0001_core"
 branch_labels = None
@@ -100,12 +102,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(*KEY, "node_id", name="pk_node_rollups"),
         sqlite_with_rowid=False,
     )
-    if op.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgres(op.get_bind()):
         op.execute(HIST_ADD)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgres(op.get_bind()):
         op.execute("DROP FUNCTION IF EXISTS flowscope_hist_add(text, text)")
     op.drop_table("node_rollups")
     op.drop_table("run_rollups")
