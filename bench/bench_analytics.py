@@ -35,8 +35,8 @@ import psycopg
 import _naive
 from _servers import POSTGRES_URL, new_key, running_server
 from flowscope.demo.generator import generate_batches
+from flowscope.ingestion.ingest import PreparedBatch, prepare_batch, write_batch
 from flowscope.rollups.figures import HOUR_US
-from flowscope.runs.ingest import PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store import migrate

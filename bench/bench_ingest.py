@@ -23,7 +23,7 @@ import orjson
 
 from _servers import fresh_database, new_key, running_server
 from flowscope.demo.generator import generate_batches
-from flowscope.runs.ingest import ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_BATCH_CREATE
 from flowscope.store.engine import make_engine, write_transaction

@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from _servers import fresh_database
-from flowscope.api import create_app
 from flowscope.config import Settings
 from flowscope.demo.seed import seed_demo
+from flowscope.server import create_app
 from flowscope.store.engine import make_engine, read_transaction, write_transaction
 from flowscope.tenancy.keys import create_key
 

@@ -144,8 +144,8 @@ def client(db_url: str) -> Iterator[TestClient]:
     """The real app in-process (lifespan included) over the parametrised database."""
     from fastapi.testclient import TestClient
 
-    from flowscope.api import create_app
     from flowscope.config import Settings
+    from flowscope.server import create_app
 
     app = create_app(Settings(database_url=db_url, auto_migrate=False))
     with TestClient(app) as test_client:

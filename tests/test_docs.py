@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from flowscope.api import create_app
 from flowscope.cli.main import cli
 from flowscope.cli.openapi import openapi_document
 from flowscope.config import Settings
+from flowscope.server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -70,3 +70,17 @@ def test_every_advisor_rule_and_threshold_is_documented() -> None:
     for field in fields(Thresholds):
         default = getattr(Thresholds(), field.name)
         assert f"| `{field.name}` | {default:g} |" in advisor_doc, f"threshold {field.name}"
+
+
+def test_the_architecture_names_every_layer_of_the_import_contract() -> None:
+    """`make test` checks the imports against pyproject's layers (lint-imports); the
+    architecture doc's paragraph on import direction must name each of them."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = config["contracts"]
+    names = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    paragraph = architecture.split("Imports run one way", 1)[1].split("| module |", 1)[0]
+    missing = sorted(name for name in names if f"`{name}`" not in paragraph)
+    assert missing == [], f"docs/architecture.md does not place {missing} in the layers"

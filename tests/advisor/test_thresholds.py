@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from flowscope.advisor.thresholds import ThresholdError, Thresholds, make_thresholds
-from flowscope.api import create_app
 from flowscope.config import Settings
+from flowscope.server import create_app
 
 
 def test_overrides_apply_over_defaults() -> None:

@@ -161,8 +161,8 @@ def test_roles_and_selectors(client: TestClient, make_key: KeyFactory) -> None:
 
 @pytest.fixture
 def unreachable_cache(db_url: str) -> Iterator[TestClient]:
-    from flowscope.api import create_app
     from flowscope.config import Settings
+    from flowscope.server import create_app
 
     settings = Settings(database_url=db_url, cache_url="redis://127.0.0.1:1/0", auto_migrate=False)
     with TestClient(create_app(settings)) as test_client:
@@ -244,9 +244,9 @@ def test_a_hit_without_a_recorded_time_saves_the_nodes_median(
 def test_default_ttls_from_settings_under_workflow_policies(
     db_url: str, make_key: KeyFactory
 ) -> None:
-    from flowscope.api import create_app
     from flowscope.cache.policy import PolicyError
     from flowscope.config import Settings
+    from flowscope.server import create_app
 
     settings = Settings(
         database_url=db_url, auto_migrate=False, cache_ttl_seconds={"knowledge-retrieval": 120}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from flowscope.api import create_app
 from flowscope.config import Settings
+from flowscope.server import create_app
 from tests.servers import free_port
 
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from flowscope.api import create_app
 from flowscope.config import Settings
+from flowscope.server import create_app
 from tests.conftest import KeyFactory, auth
 from tests.factories import batch, llm, node, run
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from flowscope.cli.main import cli
-from flowscope.runs.ingest import ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store.engine import write_transaction

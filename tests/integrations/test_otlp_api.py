@@ -194,8 +194,8 @@ def test_a_read_key_may_not_send_traces(client: TestClient, make_key: KeyFactory
 def test_bodies_over_the_limit_get_413_also_after_decompression(
     db_url: str, make_key: KeyFactory
 ) -> None:
-    from flowscope.api import create_app
     from flowscope.config import Settings
+    from flowscope.server import create_app
 
     key = make_key("ingest")
     app = create_app(Settings(database_url=db_url, auto_migrate=False, max_body_bytes=4096))
@@ -214,8 +214,8 @@ def test_bodies_over_the_limit_get_413_also_after_decompression(
 
 
 def test_overload_answers_429_with_retry_after(db_url: str, make_key: KeyFactory) -> None:
-    from flowscope.api import create_app
     from flowscope.config import Settings
+    from flowscope.server import create_app
 
     key = make_key("ingest")
     app = create_app(Settings(database_url=db_url, auto_migrate=False, otlp_queue_limit=0))
@@ -340,8 +340,8 @@ def test_a_trace_whose_root_never_comes_settles_as_a_run_of_its_service(engine: 
 
 
 def test_a_database_down_answers_503_as_a_status_with_retry_after() -> None:
-    from flowscope.api import create_app
     from flowscope.config import Settings
+    from flowscope.server import create_app
     from tests.servers import free_port
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"

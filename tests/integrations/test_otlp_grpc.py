@@ -21,8 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from flowscope.api import create_app
 from flowscope.config import Settings
+from flowscope.server import create_app
 from tests.conftest import KeyFactory
 from tests.integrations.otlp_payloads import request, span
 from tests.integrations.test_otlp_api import as_protobuf, workflow_trace

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from flowscope import catalog
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.performance.nodes import read_nodes
 from flowscope.performance.summary import read_summary
 from flowscope.performance.trends import read_trends
 from flowscope.performance.window import make_window
 from flowscope.rollups.read import Filters
-from flowscope.runs.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store.engine import read_transaction, write_transaction

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import Connection, Engine
 
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.rollups.figures import (
     NODE_HISTS,
     NODE_SUMS,
@@ -21,7 +22,6 @@ from flowscope.rollups.figures import (
     contribution,
 )
 from flowscope.rollups.write import read_stored_runs
-from flowscope.runs.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store.engine import read_transaction, write_transaction
@@ -180,7 +180,7 @@ def test_a_rejected_batch_leaves_the_rollups_untouched(engine: Engine) -> None:
         before = stored_rollups(conn, "run_rollups"), stored_rollups(conn, "node_rollups")
     other = {**final_report("r2", rng, hour=1), "workflow_id": "elsewhere"}
     moved = {**final_report("r1", rng, hour=1), "workflow_id": "elsewhere"}
-    from flowscope.runs.ingest import IngestRejected
+    from flowscope.ingestion.ingest import IngestRejected
 
     with pytest.raises(IngestRejected):
         ingest(engine, [other, moved])

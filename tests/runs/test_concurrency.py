@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from flowscope.runs.ingest import ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import read_run
 from flowscope.schemas.runs import RUN_CREATE, RunCreate

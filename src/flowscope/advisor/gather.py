@@ -35,8 +35,8 @@ from flowscope.performance.window import Window
 from flowscope.rollups.figures import DAY_US, HOUR_US
 from flowscope.rollups.read import Filters, read_node_sums, read_run_figures
 from flowscope.runs.pricing import PriceBook
-from flowscope.runs.rows import NODE_COLUMNS
 from flowscope.store import dialect
+from flowscope.store.rows import NODE_COLUMNS
 from flowscope.timeutil import to_us
 
 TREND_MIN_DAYS = 28

@@ -1,5 +1,2 @@
-"""The REST API: thin routes over the domain modules."""
-
-from flowscope.api.app import create_app
-
-__all__ = ["create_app"]
+"""The REST API: thin routes over the domain modules (assembled with the dashboard by
+flowscope.server)."""

@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, HTTPException
 from sqlalchemy import Connection, Engine
 
 from flowscope import catalog
-from flowscope.config import Settings
-from flowscope.runs.pricing import PriceBook
+from flowscope.appstate import AppSettings, DbEngine, Prices, get_engine
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.tenancy.credentials import (
     KeyRejected,
@@ -21,20 +20,19 @@ from flowscope.tenancy.credentials import (
 )
 from flowscope.tenancy.keys import Principal
 
-
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_prices(request: Request) -> PriceBook:
-    prices: PriceBook = request.app.state.prices
-    return prices
+# The app.state accessors are shared with the dashboard (flowscope.appstate); routes take them
+# from here with the key checks.
+__all__ = [
+    "AppSettings",
+    "CanIngest",
+    "CanRead",
+    "DbEngine",
+    "IsAdmin",
+    "Prices",
+    "get_principal",
+    "require",
+    "workflow_scope",
+]
 
 
 def get_principal(
@@ -66,9 +64,6 @@ def require(permission: str) -> Callable[[Principal], Principal]:
 CanIngest = Annotated[Principal, Depends(require("ingest"))]
 CanRead = Annotated[Principal, Depends(require("read"))]
 IsAdmin = Annotated[Principal, Depends(require("admin"))]
-DbEngine = Annotated[Engine, Depends(get_engine)]
-Prices = Annotated[PriceBook, Depends(get_prices)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 @contextmanager

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 import orjson
 
-from flowscope.api import create_app
 from flowscope.config import Settings
+from flowscope.server import create_app
 
 
 def openapi_document() -> bytes:

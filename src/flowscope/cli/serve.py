@@ -53,7 +53,7 @@ def run_server(
     if otlp_grpc_port is not None:
         os.environ["FLOWSCOPE_OTLP_GRPC_PORT"] = str(otlp_grpc_port)
     uvicorn.run(
-        "flowscope.api.app:create_app_from_env",
+        "flowscope.server:create_app_from_env",
         factory=True,
         host=host,
         port=port,

@@ -14,7 +14,7 @@ from flowscope.demo.generator import generate_batches
 from flowscope.demo.graphs import demo_graph
 from flowscope.demo.workflows import demo_workflows
 from flowscope.graphs.store import write_graph
-from flowscope.runs.ingest import ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store.engine import write_transaction

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
+from flowscope.ingestion.ingest import IngestRejected, ingest_runs
 from flowscope.integrations.dify_rows import run_from_rows
 from flowscope.integrations.dify_source import (
     DifyConnection,
@@ -35,11 +36,11 @@ from flowscope.integrations.import_cursors import (
     read_cursor,
     write_cursor,
 )
-from flowscope.runs.ingest import IngestRejected, ingest_runs
 from flowscope.runs.pricing import PriceBook
-from flowscope.runs.rows import UNFINISHED, time_order_errors
+from flowscope.runs.rows import time_order_errors
 from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.store.engine import read_transaction, write_transaction
+from flowscope.store.rows import UNFINISHED
 from flowscope.store.tables import WorkflowRun
 from flowscope.timeutil import now_us, to_us
 

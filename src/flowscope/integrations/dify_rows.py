@@ -7,7 +7,7 @@ column is read tolerantly: a value that does not parse gives no hash, no split, 
 
 Tokens and cost: a container row (iteration, loop) already includes its children's, so each
 child gets `parent_id` = the container's execution id and ingestion counts it only when the
-container reports nothing itself (flowscope.runs.ingest).
+container reports nothing itself (flowscope.ingestion.ingest).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Spans received over OTLP stored by (trace, span) id and turned into runs.
 
 Every request rebuilds the runs of the traces it touches from all their stored spans and
-writes them through run ingestion (flowscope.runs.ingest), which is idempotent: a span sent
+writes them through run ingestion (flowscope.ingestion.ingest), which is idempotent: a span sent
 twice, or a trace sent in several requests in any order, ends as the same run. Traces are
 locked for the transaction, so two requests carrying parts of one trace cannot each miss
 the other's spans.
@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine
 
+from flowscope.ingestion.delete import delete_runs
+from flowscope.ingestion.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.integrations.otlp_duplicates import (
     HOLD_WINDOW_US,
     calls_of,
@@ -24,8 +26,6 @@ from flowscope.integrations.otlp_duplicates import (
     write_calls,
 )
 from flowscope.integrations.otlp_mapping import map_trace
-from flowscope.runs.delete import delete_runs
-from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RunCreate
 from flowscope.store import dialect

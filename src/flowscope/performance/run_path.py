@@ -6,9 +6,9 @@ from sqlalchemy import Connection
 
 from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.runs.read import read_run
-from flowscope.runs.rows import UNFINISHED
 from flowscope.schemas.performance import PathChild, PathStep, RunCriticalPath
 from flowscope.schemas.runs import NodeExecutionPublic, RunPublic
+from flowscope.store.rows import UNFINISHED
 from flowscope.timeutil import to_us
 
 

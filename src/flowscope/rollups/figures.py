@@ -18,7 +18,7 @@ import orjson
 
 from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.analytics.sketch import ZERO_KEY, bucket_key
-from flowscope.runs.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED
+from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US

@@ -24,8 +24,8 @@ from flowscope.rollups.figures import (
     Figures,
     RunState,
 )
-from flowscope.runs.rows import NODE_COLUMNS
 from flowscope.store import dialect
+from flowscope.store.rows import NODE_COLUMNS
 from flowscope.store.tables import metadata
 
 _KEY = (

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from flowscope.runs.ingest import IngestRejected, ingest_runs
+from flowscope.ingestion.ingest import IngestRejected, ingest_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.common import error_details
 from flowscope.schemas.runs import RUN_CREATE, RunCreate

@@ -15,7 +15,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from flowscope.api.deps import get_engine
+from flowscope.appstate import get_engine
 from flowscope.store.engine import read_transaction
 from flowscope.tenancy.keys import Principal
 from flowscope.tenancy.sessions import csrf_token, csrf_valid, read_session

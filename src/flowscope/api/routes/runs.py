@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from flowscope.api.body import parse_body, read_body
 from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices, workflow_scope
-from flowscope.runs.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
+from flowscope.ingestion.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
 from flowscope.runs.rows import raw_time_order_errors

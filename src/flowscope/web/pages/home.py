@@ -11,7 +11,7 @@ from markupsafe import Markup
 from sqlalchemy import Connection, Engine
 
 from flowscope import catalog
-from flowscope.api.deps import AppSettings, DbEngine
+from flowscope.appstate import AppSettings, DbEngine
 from flowscope.performance.overview import read_workflow_overview
 from flowscope.rollups.read import Filters, latency, read_run_figures
 from flowscope.store.engine import read_transaction, write_transaction

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
 from flowscope import catalog
-from flowscope.api.deps import DbEngine
+from flowscope.appstate import DbEngine
 from flowscope.performance.run_path import run_critical_path
 from flowscope.runs.read import BadCursor, read_run, read_runs
 from flowscope.schemas.common import Page

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from flowscope import catalog
 from flowscope.advisor.lifecycle import dismiss, read_recommendations
-from flowscope.api.deps import DbEngine
+from flowscope.appstate import DbEngine
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.stats import CacheCounters, read_statistics, read_top_nodes
 from flowscope.graphs.store import read_latest_graph

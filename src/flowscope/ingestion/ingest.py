@@ -21,17 +21,15 @@ from flowscope.rollups.write import StoredRun, apply_deltas, read_stored_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
     NO_NODES,
-    NODE_COLUMNS,
-    RUN_COLUMNS,
     RunTotals,
     node_row,
     run_row,
     run_totals,
-    status_rank,
     time_order_errors,
 )
 from flowscope.schemas.runs import IngestResult, NodeExecutionCreate, RunCreate
 from flowscope.store import dialect
+from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, status_rank
 from flowscope.timeutil import now_us as _now_us
 
 _CHUNK = 500
