@@ -9,6 +9,7 @@ redis://host:port/db                  Redis (rediss:// for TLS)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import Engine
@@ -32,8 +33,6 @@ __all__ = [
     "open_backend",
 ]
 
-SCHEMES = ("memory", "sql", "sqlite", "postgresql", "postgresql+psycopg", "redis", "rediss")
-
 
 def open_backend(
     url: str, *, engine: Engine | None = None, timeout_s: float = 0.05
@@ -43,30 +42,59 @@ def open_backend(
     `timeout_s` bounds each Redis call (socket timeouts) and each PostgreSQL statement.
     """
     scheme = urlsplit(url).scheme.lower()
-    if scheme == "memory":
-        from flowscope.cache.backends.memory import MemoryBackend
+    opener = OPENERS.get(scheme)
+    if opener is None:
+        raise ValueError(
+            f"unsupported cache URL scheme {scheme!r}: use one of "
+            "memory://, sql://, sqlite:///..., postgresql+psycopg://..., redis://..."
+        )
+    return opener(url, engine, timeout_s)
 
-        query = parse_qs(urlsplit(url).query)
-        return MemoryBackend(max_entries=int(query.get("max_entries", ["10000"])[-1]))
-    if scheme == "sql":
-        from flowscope.cache.backends.sql import SQLBackend
 
-        if engine is None:
-            raise ValueError("the cache URL sql:// needs the flowscope database engine")
-        return SQLBackend(engine, timeout_s=timeout_s)
-    if scheme in ("sqlite", "postgresql", "postgresql+psycopg"):
-        from flowscope.cache.backends.sql import SQLBackend
-        from flowscope.store.engine import make_engine
-        from flowscope.store.migrate import upgrade_if_embedded
+def _memory(url: str, engine: Engine | None, timeout_s: float) -> CacheBackend:
+    from flowscope.cache.backends.memory import MemoryBackend
 
-        own = make_engine(url)
-        upgrade_if_embedded(own)
-        return SQLBackend(own, owns_engine=True, timeout_s=timeout_s)
-    if scheme in ("redis", "rediss"):
-        from flowscope.cache.backends.redis import RedisBackend
+    query = parse_qs(urlsplit(url).query)
+    return MemoryBackend(max_entries=int(query.get("max_entries", ["10000"])[-1]))
 
-        return RedisBackend(url, timeout_s=timeout_s)
-    raise ValueError(
-        f"unsupported cache URL scheme {scheme!r}: use one of "
-        "memory://, sql://, sqlite:///..., postgresql+psycopg://..., redis://..."
-    )
+
+def _flowscope_database(url: str, engine: Engine | None, timeout_s: float) -> CacheBackend:
+    from flowscope.cache.backends.sql import SQLBackend
+
+    if engine is None:
+        raise ValueError("the cache URL sql:// needs the flowscope database engine")
+    return SQLBackend(engine, timeout_s=timeout_s)
+
+
+def _own_database(url: str, engine: Engine | None, timeout_s: float) -> CacheBackend:
+    from flowscope.cache.backends.sql import SQLBackend
+    from flowscope.store.engine import make_engine
+    from flowscope.store.migrate import upgrade_if_embedded
+
+    own = make_engine(url)
+    upgrade_if_embedded(own)
+    return SQLBackend(own, owns_engine=True, timeout_s=timeout_s)
+
+
+def _redis(url: str, engine: Engine | None, timeout_s: float) -> CacheBackend:
+    from flowscope.cache.backends.redis import RedisBackend
+
+    return RedisBackend(url, timeout_s=timeout_s)
+
+
+Opener = Callable[[str, Engine | None, float], CacheBackend]
+"""Opens a backend from its URL, the flowscope engine and the per-call timeout; imports
+stay inside, so an unused backend costs nothing."""
+
+OPENERS: dict[str, Opener] = {
+    "memory": _memory,
+    "sql": _flowscope_database,
+    "sqlite": _own_database,
+    "postgresql": _own_database,
+    "postgresql+psycopg": _own_database,
+    "redis": _redis,
+    "rediss": _redis,
+}
+"""The cache backends by URL scheme: a new backend is a module and a line here."""
+
+SCHEMES = tuple(OPENERS)
