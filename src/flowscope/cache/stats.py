@@ -58,8 +58,14 @@ class CacheCounters:
             for key, sums in sorted(taken.items())
         ]
         update = ", ".join(f"{name} = cache_stats.{name} + excluded.{name}" for name in FIELDS)
+        workflows: dict[int, set[tuple[str, str]]] = {}
+        for tenant_id, app_id, workflow_id, *_ in taken:
+            workflows.setdefault(tenant_id, set()).add((app_id, workflow_id))
         try:
             with write_transaction(engine) as conn:
+                # A workflow the cache has seen is known, runs or not (its routes answer).
+                for tenant_id, keys in sorted(workflows.items()):
+                    catalog.ensure_workflows(conn, tenant_id, keys, now_us())
                 dialect.bulk_upsert(
                     conn, "cache_stats", (*_KEY, *FIELDS), _KEY, f"DO UPDATE SET {update}",
                     rows, in_key_order=True,

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from flowscope import catalog
-from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin
+from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin, workflow_scope
 from flowscope.cache import service
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.policy import PolicyError, policy_as_dict
@@ -101,14 +101,14 @@ def cache_store(
 
 @router.get(
     f"{_WORKFLOW}/policy",
-    summary="The workflow's cache policy, defaults filled in (also before its first run)",
+    summary="The workflow's cache policy, defaults filled in",
+    responses={404: {"description": "No such workflow: no runs, cache use or policy yet"}},
 )
 def get_policy(
     app_id: str, workflow_id: str, principal: IsAdmin, engine: DbEngine
 ) -> dict[str, Any]:
-    with read_transaction(engine) as conn:
-        workflow_pk = catalog.read_workflow_pk(conn, principal.tenant_id, app_id, workflow_id)
-        return policy_as_dict(service.read_policy(conn, workflow_pk))
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, pk):
+        return policy_as_dict(service.read_policy(conn, pk))
 
 
 @router.put(
@@ -147,6 +147,7 @@ def put_policy(
     f"{_WORKFLOW}/invalidate",
     response_model=CacheInvalidated,
     summary="Drop cached results of the workflow: by node type, node id, key, or all",
+    responses={404: {"description": "No such workflow: no runs, cache use or policy yet"}},
 )
 async def invalidate(
     app_id: str,
@@ -154,11 +155,15 @@ async def invalidate(
     body: CacheInvalidateRequest,
     request: Request,
     principal: IsAdmin,
+    engine: DbEngine,
 ) -> CacheInvalidated:
     chosen = [name for name in ("node_type", "node_id", "key") if getattr(body, name) is not None]
     if len(chosen) + body.all != 1:
         msg = "give exactly one of node_type, node_id, key, or all: true"
         raise HTTPException(422, [{"loc": ["body"], "msg": msg, "type": "value_error"}])
+    await run_in_threadpool(
+        _known_workflow, request, engine, principal.tenant_id, app_id, workflow_id
+    )
     # Entries are keyed by the tenant and the workflow's ids: no catalog entry is needed.
     count = await run_in_threadpool(
         _backend(request).invalidate,
@@ -194,10 +199,22 @@ def _flushed_window(request: Request, engine: Engine, days: int) -> Window:
     return make_window(days, None, None, default_days=7)
 
 
+def _known_workflow(
+    request: Request, engine: Engine, tenant_id: int, app_id: str, workflow_id: str
+) -> None:
+    """404 unless the tenant has the workflow; the cache's latest counts, flushed first,
+    make a workflow known that so far only used the cache."""
+    counters: CacheCounters = request.app.state.cache_counters
+    counters.flush(engine)
+    with workflow_scope(engine, tenant_id, app_id, workflow_id):
+        pass
+
+
 @router.get(
     f"{_WORKFLOW}/statistics",
     response_model=CacheStatistics,
     summary="Lookups, hits, hit rate, entries, and the time and money the cache saved",
+    responses={404: {"description": "No such workflow: no runs, cache use or policy yet"}},
 )
 def cache_statistics(
     app_id: str,
@@ -208,7 +225,7 @@ def cache_statistics(
     days: Days = 7,
 ) -> CacheStatistics:
     window = _flushed_window(request, engine, days)
-    with read_transaction(engine) as conn:
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, _):
         return read_statistics(
             conn, _backend(request), principal.tenant_id, app_id, workflow_id, window
         )
@@ -218,6 +235,7 @@ def cache_statistics(
     f"{_WORKFLOW}/top-nodes",
     response_model=CacheTopNodes,
     summary="The workflow's nodes by cache hits, with their hit rate and savings",
+    responses={404: {"description": "No such workflow: no runs, cache use or policy yet"}},
 )
 def cache_top_nodes(
     app_id: str,
@@ -229,5 +247,5 @@ def cache_top_nodes(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> CacheTopNodes:
     window = _flushed_window(request, engine, days)
-    with read_transaction(engine) as conn:
+    with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, _):
         return read_top_nodes(conn, principal.tenant_id, app_id, workflow_id, window, limit)
