@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 import rfc8785
 
+from flowscope.limits import MAX_ERROR, MAX_ID, MAX_TITLE
+
 Row = Mapping[str, Any]
 
 _UNFINISHED_RUN = frozenset({"running", "paused"})
@@ -30,9 +32,6 @@ _UNFINISHED_NODE = frozenset({"pending", "running", "paused"})
 # Dify's `pending` (queued, not started) has no flowscope twin: it is still running.
 _NODE_STATUS = {"pending": "running"}
 _RETRY = "retry"
-_MAX_ERROR = 100_000
-_MAX_TITLE = 1_000
-_MAX_SHORT = 255
 
 
 def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
         "started_at": utc(run["created_at"]),
         "finished_at": _maybe_utc(run.get("finished_at")),
         "elapsed_ms": elapsed_ms(run.get("elapsed_time")) if finished else None,
-        "error": _text(run.get("error"), _MAX_ERROR),
+        "error": _text(run.get("error"), MAX_ERROR),
         "triggered_from": _short(run.get("triggered_from")),
         "inputs_hash": json_hash(run.get("inputs")),
         "total_tokens": tokens if (finished or tokens) else None,
@@ -90,23 +89,23 @@ def node_from_row(row: Row) -> dict[str, Any]:
         "id": str(row["id"]),
         "node_id": str(row["node_id"]),
         "node_type": row["node_type"],
-        "title": _text(row.get("title"), _MAX_TITLE),
+        "title": _text(row.get("title"), MAX_TITLE),
         "index": row.get("index"),
-        "predecessor_node_id": _text(row.get("predecessor_node_id"), _MAX_SHORT),
+        "predecessor_node_id": _text(row.get("predecessor_node_id"), MAX_ID),
         "status": node_status(status),
         "started_at": utc(row["created_at"]),
         "finished_at": _maybe_utc(row.get("finished_at")),
         "elapsed_ms": (None if status in _UNFINISHED_NODE else elapsed_ms(row.get("elapsed_time"))),
-        "error": _text(row.get("error"), _MAX_ERROR),
+        "error": _text(row.get("error"), MAX_ERROR),
         "model_provider": _short(process.get("model_provider")),
         "model_name": _short(process.get("model_name")),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": _count(meta.get("total_tokens")),
         "input_hash": json_hash(row.get("inputs")),
-        "iteration_id": _text(meta.get("iteration_id"), _MAX_SHORT),
+        "iteration_id": _text(meta.get("iteration_id"), MAX_ID),
         "iteration_index": _count(meta.get("iteration_index")),
-        "loop_id": _text(meta.get("loop_id"), _MAX_SHORT),
+        "loop_id": _text(meta.get("loop_id"), MAX_ID),
         "loop_index": _count(meta.get("loop_index")),
     }
     node.update(dify_cost(meta))
@@ -174,7 +173,7 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def _short(value: Any) -> str | None:
-    return _text(value, _MAX_SHORT) if isinstance(value, str) else None
+    return _text(value, MAX_ID) if isinstance(value, str) else None
 
 
 def _count(value: Any) -> int | None:

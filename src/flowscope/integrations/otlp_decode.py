@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from flowscope.integrations.dify_rows import json_hash as canonical_json_hash
+from flowscope.limits import MAX_ERROR, MAX_ID
 
 # Span attributes the mapping reads; keys under these prefixes are kept too.
 KEPT_ATTRIBUTES = frozenset(
@@ -260,7 +261,7 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
         "t": trace_id.hex(),
         "s": span_id.hex(),
         "p": parent_id.hex() if parent_id and any(parent_id) else None,
-        "name": (span.name or "span")[:255],
+        "name": (span.name or "span")[:MAX_ID],
         "start": start,
         "end": end or None,
         "a": attributes,
@@ -269,7 +270,7 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
     if error:
         record["err"] = True
     if message:
-        record["msg"] = message[:10_000]
+        record["msg"] = message[:MAX_ERROR]
     if input_hash:
         record["h"] = input_hash
     if span.flags & _PARENT_IS_REMOTE == _PARENT_IS_REMOTE:

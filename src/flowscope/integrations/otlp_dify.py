@@ -28,6 +28,7 @@ from typing import Any, get_args
 
 from flowscope.integrations.dify_rows import dify_cost, link_nodes, node_status
 from flowscope.integrations.otlp_values import Span, amount, count, first_int, text, time_of
+from flowscope.limits import MAX_ID
 from flowscope.schemas.runs import NodeExecutionCreate, NodeStatus, RunCreate, RunStatus
 
 _RUN_ID = ("metadata.workflow_run_id", "dify.workflow.run_id")
@@ -171,7 +172,7 @@ def _graph_node_id(span: Span, node_type: str) -> str:
         return text(attributes["dify.node.id"]) or title
     if "dify.span.id" in attributes:  # unified: metadata.node_id is the graph node id
         return text(attributes.get("metadata.node_id")) or title
-    return title[:255]  # legacy Phoenix: no graph node id is exported
+    return title[:MAX_ID]  # legacy Phoenix: no graph node id is exported
 
 
 def _executions(nodes: list[Span], by_id: Mapping[str, Span]) -> list[NodeExecutionCreate]:

@@ -25,7 +25,6 @@ from typing import Any
 
 from flowscope.integrations.otlp_dify import is_dify_trace, map_dify_trace
 from flowscope.integrations.otlp_values import (
-    MAX_ID,
     Span,
     amount,
     first_int,
@@ -33,6 +32,7 @@ from flowscope.integrations.otlp_values import (
     text,
     time_of,
 )
+from flowscope.limits import MAX_ID
 from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
 
 _OPENINFERENCE_TYPES = {

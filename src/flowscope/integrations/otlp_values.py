@@ -8,12 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flowscope.limits import MAX_ID
+
 Span = Mapping[str, Any]
 """A decoded span: t (trace id), s (span id), p (parent id), name, start and end (ns), a
 (kept attributes), r (resource attributes), and err, msg, h, remote, sc (instrumentation
 scope) when set."""
 
-MAX_ID = 255
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

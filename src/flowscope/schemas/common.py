@@ -7,6 +7,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from flowscope.limits import MAX_ID
+
 T = TypeVar("T")
 
 
@@ -14,8 +16,8 @@ T = TypeVar("T")
 # stored (flowscope.timeutil.to_us): a Python validator here would cost ~2 µs per field, a
 # third of the parse time of a node execution.
 UtcDatetime = datetime
-Id = Annotated[str, Field(min_length=1, max_length=255)]
-ShortText = Annotated[str, Field(max_length=255)]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+ShortText = Annotated[str, Field(max_length=MAX_ID)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 

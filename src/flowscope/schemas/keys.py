@@ -7,11 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from flowscope.limits import MAX_ID
+
 Role = Literal["ingest", "read", "admin"]
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=255)
+    name: str = Field(min_length=1, max_length=MAX_ID)
     role: Role
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+from flowscope.limits import MAX_ERROR, MAX_TITLE
 from flowscope.schemas.common import (
     Id,
     NonNegativeFloat,
@@ -49,7 +50,7 @@ class NodeExecutionCreate(TypedDict):
         ShortText,
         Field(min_length=1, description="Free string; Dify's names are the reference (llm, ...)."),
     ]
-    title: NotRequired[Annotated[str | None, Field(max_length=1000)]]
+    title: NotRequired[Annotated[str | None, Field(max_length=MAX_TITLE)]]
     index: NotRequired[
         Annotated[NonNegativeInt | None, Field(description="Execution order within the run.")]
     ]
@@ -58,7 +59,7 @@ class NodeExecutionCreate(TypedDict):
     started_at: UtcDatetime
     finished_at: NotRequired[UtcDatetime | None]
     elapsed_ms: NotRequired[ReportedElapsedMs]
-    error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
+    error: NotRequired[Annotated[str | None, Field(max_length=MAX_ERROR)]]
     model_provider: NotRequired[ShortText | None]
     model_name: NotRequired[ShortText | None]
     prompt_tokens: NotRequired[NonNegativeInt | None]
@@ -106,7 +107,7 @@ class RunCreate(TypedDict):
     started_at: UtcDatetime
     finished_at: NotRequired[UtcDatetime | None]
     elapsed_ms: NotRequired[ReportedElapsedMs]
-    error: NotRequired[Annotated[str | None, Field(max_length=100_000)]]
+    error: NotRequired[Annotated[str | None, Field(max_length=MAX_ERROR)]]
     triggered_from: NotRequired[ShortText | None]
     inputs_hash: NotRequired[ShortText | None]
     total_tokens: NotRequired[

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flowscope.limits import MAX_ERROR
 from flowscope.sdk.records import Node, Run
 from flowscope.timeutil import from_us
 
 # The schema's limit on error messages: a longer one would get the whole run rejected.
-_MAX_ERROR = 100_000
 
 
 def _at(ns: int) -> datetime:
@@ -35,7 +35,7 @@ def node_to_wire(node: Node) -> dict[str, Any]:
         out["finished_at"] = _at(finished)
         out["elapsed_ms"] = (finished - node.started_ns) / 1e6
         if node.error is not None:
-            out["error"] = node.error[:_MAX_ERROR]
+            out["error"] = node.error[:MAX_ERROR]
     else:
         out["status"] = "running"
     if node.title is not None:
@@ -71,7 +71,7 @@ def run_to_wire(run: Run, nodes: list[Node]) -> dict[str, Any]:
         "elapsed_ms": (run.finished_ns - run.started_ns) / 1e6,
     }
     if run.error is not None:
-        out["error"] = run.error[:_MAX_ERROR]
+        out["error"] = run.error[:MAX_ERROR]
     if run.fields:
         out.update(run.fields)
     out["node_executions"] = [node_to_wire(node) for node in nodes]

@@ -24,6 +24,7 @@ from flowscope.graphs.dify import parse_dify_dsl
 from flowscope.graphs.model import GraphError, WorkflowGraph
 from flowscope.graphs.neutral import parse_json_graph
 from flowscope.graphs.store import read_graph, write_graph
+from flowscope.limits import MAX_ID
 from flowscope.performance.window import make_window
 from flowscope.schemas.advisor import (
     Category,
@@ -50,7 +51,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 Version = Annotated[
     str | None,
-    Query(max_length=255, description="The workflow version the graph is for (default: all)."),
+    Query(max_length=MAX_ID, description="The workflow version the graph is for (default: all)."),
 ]
 
 

@@ -1,0 +1,11 @@
+"""The wire schema's field limits: one source for the schemas that enforce them and for the
+SDK and the importers that cut values to fit (no dependencies: the SDK imports it)."""
+
+MAX_ID = 255
+"""Ids and short texts: app, workflow and node ids, node types, model names, versions."""
+
+MAX_TITLE = 1_000
+"""A node execution's title."""
+
+MAX_ERROR = 100_000
+"""An error message."""
