@@ -9,3 +9,7 @@ MAX_TITLE = 1_000
 
 MAX_ERROR = 100_000
 """An error message."""
+
+MAX_COUNT = 2**40
+"""A count (tokens, retries): far beyond any real one, so that sums of millions of them still
+fit the databases' 64-bit integers."""

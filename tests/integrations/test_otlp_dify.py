@@ -216,3 +216,37 @@ def test_statuses_and_attributes_a_later_dify_invents_are_not_fatal() -> None:
     assert run is not None and (run["id"], run["status"]) == ("r-1", "succeeded")
     (only,) = run["node_executions"]
     assert (only["id"], only["node_id"], only["status"]) == ("e-1", "n1", "failed")
+
+
+def test_out_of_range_numbers_are_unknown_not_a_server_error(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    """Seconds that overflow once in ms, and counts no database column holds."""
+    import json
+
+    import orjson
+
+    from tests.integrations.otlp_payloads import new_span_id, new_trace_id, request, span
+
+    t, run_span, node = new_trace_id(), new_span_id(), new_span_id()
+    run_meta = {"workflow_run_id": "r-big", "app_id": "a", "workflow_id": "w",
+                "elapsed_time": 1e308, "total_tokens": 2**70}  # fmt: skip
+    node_meta = {"node_id": "n1", "node_execution_id": "e-big", "node_type": "llm",
+                 "prompt_tokens": 2**62, "completion_tokens": 3}  # fmt: skip
+    spans = [
+        span(t, run_span, "workflow_r-big", 0, 100, metadata=json.dumps(run_meta),
+             dify__span__id="r-big"),
+        span(t, node, "llm_Draft", 10, 90, parent=run_span,
+             metadata=json.dumps(node_meta), dify__span__id="e-big"),
+    ]  # fmt: skip
+    answer = client.post(
+        "/v1/traces",
+        content=orjson.dumps(request(spans)),
+        headers={**auth(make_key("ingest")), "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    found = read(client, make_key("admin"), "/api/v1/runs/r-big")
+    assert found["elapsed_ms"] == pytest.approx(100)  # from the timestamps
+    assert found["total_tokens"] == 3  # the reported total was no count: its nodes'
+    (only,) = found["node_executions"]
+    assert (only["prompt_tokens"], only["completion_tokens"]) == (None, 3)

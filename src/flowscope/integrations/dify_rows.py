@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from flowscope.limits import MAX_ERROR, MAX_ID, MAX_TITLE
+from flowscope.limits import MAX_COUNT, MAX_ERROR, MAX_ID, MAX_TITLE
 
 Row = Mapping[str, Any]
 
@@ -158,10 +158,12 @@ def _maybe_utc(value: datetime | None) -> datetime | None:
 
 
 def elapsed_ms(seconds: float | None) -> float | None:
-    """Dify reports seconds; a missing, negative or non-finite one is left to the timestamps."""
+    """Dify reports seconds; a missing, negative or non-finite one (also once in ms) is left
+    to the timestamps."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
-    return seconds * 1000.0
+    ms = seconds * 1000.0
+    return ms if math.isfinite(ms) else None
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -177,8 +179,9 @@ def _short(value: Any) -> str | None:
 
 
 def _count(value: Any) -> int | None:
-    """A non-negative integer, or None for anything else (bools, strings, floats)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    """A non-negative integer up to MAX_COUNT, or None for anything else (bools, strings,
+    floats, counts no database column could sum)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
         return value
     return None
 

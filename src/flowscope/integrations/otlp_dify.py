@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
-from flowscope.integrations.dify_rows import dify_cost, link_nodes, node_status
+from flowscope.integrations.dify_rows import dify_cost, elapsed_ms, link_nodes, node_status
 from flowscope.integrations.otlp_values import Span, amount, count, first_int, text, time_of
 from flowscope.limits import MAX_ID
 from flowscope.schemas.runs import NodeExecutionCreate, NodeStatus, RunCreate, RunStatus
@@ -376,7 +376,6 @@ def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
     status = _first(attributes, ("metadata.status", "metadata.workflow_run_status"))
     if status not in _RUN_STATUSES:  # none, or one a later Dify invents: from the span
         status = "failed" if span.get("err") else "succeeded" if span["end"] else "running"
-    elapsed = amount(attributes.get("metadata.elapsed_time"))
     run: dict[str, Any] = {
         "id": _first(attributes, _RUN_ID),
         "app_id": _first(attributes, ("metadata.app_id", "dify.app_id"))
@@ -388,7 +387,10 @@ def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
         "status": status,
         "started_at": time_of(span["start"]),
         "finished_at": time_of(span["end"]) if span["end"] else None,
-        "elapsed_ms": None if elapsed is None or not span["end"] else elapsed * 1000.0,
+        # As the import reads Dify's seconds (one rule for both).
+        "elapsed_ms": elapsed_ms(amount(attributes.get("metadata.elapsed_time")))
+        if span["end"]
+        else None,
         "error": span.get("msg") or None,
         "triggered_from": text(attributes.get("metadata.triggered_from")) or "otlp",
         "inputs_hash": span.get("h"),

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flowscope.limits import MAX_ID
+from flowscope.limits import MAX_COUNT, MAX_ID
 
 Span = Mapping[str, Any]
 """A decoded span: t (trace id), s (span id), p (parent id), name, start and end (ns), a
@@ -36,9 +36,10 @@ def first_int(attributes: Mapping[str, Any], keys: Sequence[str]) -> int | None:
 
 
 def count(value: Any) -> int | None:
-    """A non-negative whole number (of a number or a numeric string), or None."""
+    """A non-negative whole number (of a number or a numeric string) up to MAX_COUNT, or
+    None: an attribute beyond what a count can be is not one."""
     number = amount(value)
-    return None if number is None else int(number)
+    return None if number is None or number > MAX_COUNT else int(number)
 
 
 def first_text(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
