@@ -27,7 +27,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from flowscope.integrations.dify_rows import dify_cost, elapsed_ms, link_nodes, node_status
-from flowscope.integrations.otlp_values import Span, amount, count, first_int, text, time_of
+from flowscope.integrations.otlp_values import (
+    Span,
+    amount,
+    count,
+    first_int,
+    first_text,
+    text,
+    time_of,
+)
 from flowscope.limits import MAX_ID
 from flowscope.schemas.runs import NodeExecutionCreate, NodeStatus, RunCreate, RunStatus
 
@@ -202,7 +210,7 @@ def _node(
     attributes = span["a"]
     node_type = _node_type(span)
     title = _title(span, node_type)
-    model = _first(attributes, _MODEL)
+    model = first_text(attributes, _MODEL)
     prompt = first_int(attributes, _PROMPT)
     completion = first_int(attributes, _COMPLETION)
     total = first_int(attributes, _TOTAL)
@@ -226,7 +234,7 @@ def _node(
         "finished_at": time_of(span["end"]) if span["end"] else None,
         "error": _error(span),
         "model_name": model,
-        "model_provider": _first(attributes, _PROVIDER),
+        "model_provider": first_text(attributes, _PROVIDER),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": total,
@@ -363,27 +371,19 @@ def _dify_index(attributes: Mapping[str, Any], key: str) -> int | None:
     return None
 
 
-def _first(attributes: Mapping[str, Any], keys: Sequence[str]) -> str | None:
-    for key in keys:
-        value = text(attributes.get(key))
-        if value:
-            return value
-    return None
-
-
 def _run(span: Span, executions: list[NodeExecutionCreate]) -> RunCreate:
     attributes, resource = span["a"], span["r"]
-    status = _first(attributes, ("metadata.status", "metadata.workflow_run_status"))
+    status = first_text(attributes, ("metadata.status", "metadata.workflow_run_status"))
     if status not in _RUN_STATUSES:  # none, or one a later Dify invents: from the span
         status = "failed" if span.get("err") else "succeeded" if span["end"] else "running"
     run: dict[str, Any] = {
-        "id": _first(attributes, _RUN_ID),
-        "app_id": _first(attributes, ("metadata.app_id", "dify.app_id"))
+        "id": first_text(attributes, _RUN_ID),
+        "app_id": first_text(attributes, ("metadata.app_id", "dify.app_id"))
         or text(resource.get("service.name"))
         or "dify",
-        "workflow_id": _first(attributes, ("metadata.workflow_id", "dify.workflow.id"))
+        "workflow_id": first_text(attributes, ("metadata.workflow_id", "dify.workflow.id"))
         or span["name"],
-        "workflow_version": _first(attributes, ("metadata.version", "dify.workflow.version")),
+        "workflow_version": first_text(attributes, ("metadata.version", "dify.workflow.version")),
         "status": status,
         "started_at": time_of(span["start"]),
         "finished_at": time_of(span["end"]) if span["end"] else None,

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from flowscope.runs.rows import PRICED_NODE_TYPES
 from flowscope.schemas.runs import RunCreate
 from flowscope.store import dialect
 from flowscope.timeutil import to_us
 
 HOLD_WINDOW_US = 3_600_000_000  # a model call longer than an hour is not looked for
-_CALL_TYPES = frozenset({"llm", "embedding"})
 _COLUMNS = (
     "tenant_id",
     "trace_id",
@@ -74,7 +74,7 @@ def calls_of(run: RunCreate, scopes: Mapping[str, str | None]) -> list[Call]:
     for node in nodes:
         finished = node.get("finished_at")
         prompt, completion = node.get("prompt_tokens"), node.get("completion_tokens")
-        if node["node_type"] not in _CALL_TYPES or finished is None:
+        if node["node_type"] not in PRICED_NODE_TYPES or finished is None:
             continue  # a failed call reports no usage: it is told apart by model and time
         key = f"{run['app_id']}\x1f{prompt or 0}\x1f{completion or 0}"
         out.append(

@@ -8,7 +8,7 @@ from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.runs.read import read_run
 from flowscope.schemas.performance import PathChild, PathStep, RunCriticalPath
 from flowscope.schemas.runs import NodeExecutionPublic, RunPublic
-from flowscope.store.rows import UNFINISHED
+from flowscope.store.rows import on_the_path
 from flowscope.timeutil import to_us
 
 
@@ -29,7 +29,7 @@ def run_critical_path(run: RunPublic) -> RunCriticalPath:
             n.id, n.node_id, to_us(n.started_at), to_us(end), n.predecessor_node_id, n.parent_id
         )
         for n in run.node_executions
-        if (end := n.finished_at) is not None and n.status not in UNFINISHED
+        if on_the_path(n.status, end := n.finished_at) and end is not None
     ]
     result = RunCriticalPath(
         run_id=run.id,

@@ -18,7 +18,7 @@ import orjson
 
 from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.analytics.sketch import ZERO_KEY, bucket_key
-from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED
+from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED, on_the_path
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
@@ -271,7 +271,7 @@ def _add_critical_path(
             row[_N["parent_id"]],
         )
         for row, described in zip(nodes, details, strict=True)
-        if row[_N["finished_at_us"]] is not None and row[_N["status"]] not in UNFINISHED
+        if on_the_path(row[_N["status"]], row[_N["finished_at_us"]])
     ]
     if not executions:
         return False

@@ -12,6 +12,12 @@ def status_rank(status: str) -> int:
     return 0 if status in UNFINISHED else 1
 
 
+def on_the_path(status: str, finished_at: object) -> bool:
+    """Whether a node execution takes part in its run's critical path: it finished (one
+    rule for the rollups and for a run's path read from its rows)."""
+    return finished_at is not None and status not in UNFINISHED
+
+
 RUN_COLUMNS = (
     "run_id",
     "tenant_id",
