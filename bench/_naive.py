@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from flowscope.analytics.critical_path import Execution, Schedule
 from flowscope.performance.regressions import change_points
-from flowscope.rollups.figures import HOUR_US
+from flowscope.timeutil import HOUR_US
 
 QS = (0.5, 0.9, 0.95, 0.99)
 

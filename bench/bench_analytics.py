@@ -36,13 +36,12 @@ import _naive
 from _servers import POSTGRES_URL, new_key, running_server
 from flowscope.demo.generator import generate_batches
 from flowscope.ingestion.ingest import PreparedBatch, prepare_batch, write_batch
-from flowscope.rollups.figures import HOUR_US
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RUN_CREATE
 from flowscope.store import migrate
 from flowscope.store.engine import make_engine, read_transaction, write_transaction
 from flowscope.tenancy.keys import ensure_tenant
-from flowscope.timeutil import now_us
+from flowscope.timeutil import HOUR_US, now_us
 
 END = datetime(2026, 11, 28, 18, tzinfo=UTC)  # fixed: a reused database holds the same data
 BATCH = 1000

@@ -13,3 +13,6 @@ MAX_ERROR = 100_000
 MAX_COUNT = 2**40
 """A count (tokens, retries): far beyond any real one, so that sums of millions of them still
 fit the databases' 64-bit integers."""
+
+MAX_WINDOW_DAYS = 365
+"""The longest analysis window, in days (API, pages, CLI and the advisor alike)."""

@@ -16,6 +16,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flowscope import __version__, web
 from flowscope.advisor.thresholds import make_thresholds
+from flowscope.api import errors
 from flowscope.api.routes import (
     advisor,
     apps,
@@ -40,7 +41,7 @@ from flowscope.runs.pricing import PriceBook
 from flowscope.schemas import RUN_BATCH_CREATE
 from flowscope.store import dialect, migrate
 from flowscope.store.engine import make_engine, write_transaction
-from flowscope.timeutil import now_us
+from flowscope.timeutil import HOUR_US, SECOND_US, now_us
 
 log = logging.getLogger("flowscope")
 
@@ -81,8 +82,8 @@ async def _prune_spans(engine: Any, retention_hours: float, prices: PriceBook) -
     while True:
         await asyncio.sleep(SPAN_PRUNE_INTERVAL_S)
         now = now_us()
-        cutoff = now - int(retention_hours * 3_600_000_000)
-        quiet_since = now - SPAN_PRUNE_INTERVAL_S * 1_000_000
+        cutoff = now - int(retention_hours * HOUR_US)
+        quiet_since = now - SPAN_PRUNE_INTERVAL_S * SECOND_US
         try:
             await asyncio.to_thread(_prune_once, engine, cutoff, quiet_since, prices)
         except Exception:  # the database is down: try again next time
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, runs, apps, keys, performance, cache, advisor, metrics, otlp):
         app.include_router(module.router)
     web.install(app)
+    errors.install_handlers(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

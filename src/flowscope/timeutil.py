@@ -8,6 +8,11 @@ from datetime import UTC, datetime, timedelta
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = EPOCH.toordinal()
 
+SECOND_US = 1_000_000
+HOUR_US = 3_600 * SECOND_US
+"""The rollups' finest bucket, and the unit of every analysis window."""
+DAY_US = 24 * HOUR_US
+
 
 def to_us(value: datetime) -> int:
     """Exact microseconds since the epoch of an aware (or naive = UTC) datetime.

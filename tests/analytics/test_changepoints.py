@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from scipy.stats import mannwhitneyu
 
 from flowscope.analytics import changepoints
-from flowscope.analytics.changepoints import ChangePoint, energy_statistics, find_change_points
+from flowscope.analytics.changepoints import (
+    ChangePoint,
+    energy_statistics,
+    find_change_points,
+    remove_daily_profile,
+)
 
 
 def noise(seed: int, n: int, cv: float, level: float = 100.0) -> npt.NDArray[np.float64]:
@@ -424,3 +429,20 @@ def test_block_decomposition_sums_every_earlier_pair_once(
     y = ranked.values[shuffles]
     expected = [[np.minimum(y[:t, p], y[t, p]).sum() for p in range(3)] for t in range(len(x))]
     np.testing.assert_allclose(sums, expected, rtol=1e-12, atol=1e-9)
+
+
+def test_the_daily_profile_is_removed_alike_with_and_without_empty_buckets() -> None:
+    """One rule for the search (finite values only) and for placing a change by the hour
+    (NaN for empty buckets): the same values come out where there is data."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(96) % 24
+    values = 100.0 * (1 + (hours >= 9) * (hours < 18)) * rng.uniform(0.9, 1.1, 96)
+    with_gaps = values.copy()
+    with_gaps[[5, 30, 31, 77]] = np.nan
+    kept = np.isfinite(with_gaps)
+    full = remove_daily_profile(with_gaps, hours)
+    assert np.isnan(full[~kept]).all()
+    assert np.allclose(full[kept], remove_daily_profile(values[kept], hours[kept]))
+    # Busy hours no longer stand out: the day's shape is gone, the level (~150) stays.
+    assert abs(np.median(full[kept][hours[kept] >= 9]) - np.median(full[kept])) < 10
+    assert 100 < np.median(full[kept]) < 220

@@ -217,6 +217,18 @@ def test_statistics_and_top_nodes_count_what_the_cache_saved(
     assert [n["node_id"] for n in top["data"]] == ["kb_1"]
     assert top["data"][0]["hit_rate"] == 1.0 and top["data"][0]["time_saved_ms"] == 360
     assert client.get(f"{WF}/statistics?days=0", headers=auth(read)).status_code == 422
+    # The window of every figure route: start/end too, bad combinations named.
+    now = datetime.now(UTC)
+    around = {"start": (now - timedelta(hours=3)).isoformat(), "end": now.isoformat()}
+    assert client.get(f"{WF}/statistics", params=around, headers=auth(read)).json()["hits"] == 4
+    before = {
+        "start": (now - timedelta(days=9)).isoformat(),
+        "end": (now - timedelta(days=8)).isoformat(),
+    }
+    assert client.get(f"{WF}/statistics", params=before, headers=auth(read)).json()["hits"] == 0
+    both = client.get(f"{WF}/top-nodes", params={"days": 7, **around}, headers=auth(read))
+    assert both.status_code == 422
+    assert both.json()["detail"][0]["loc"] == ["query", "days"]
     # The workflow never ran: the cache's use made it known. Another tenant's is not.
     globex = make_key(role="read", tenant="globex")
     for path in ("statistics", "top-nodes"):

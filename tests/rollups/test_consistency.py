@@ -96,8 +96,8 @@ def stored_rollups(conn: Connection, table: str) -> dict[tuple[Any, ...], dict[s
 def expected_rollups(conn: Connection) -> tuple[dict[Any, Any], dict[Any, Any]]:
     pks = [pk for (pk,) in conn.exec_driver_sql("SELECT id FROM workflow_runs")]
     deltas = Deltas()
-    for workflow_pk, state, nodes in read_stored_runs(conn, pks).values():
-        deltas.add(workflow_pk, contribution(state, nodes), +1)
+    for stored in read_stored_runs(conn, pks).values():
+        deltas.add(stored.run.workflow_pk, contribution(stored.run, stored.nodes), +1)
     deltas = deltas.complete()
 
     def flat(items: dict[Any, Figures], sums: tuple[str, ...], hists: tuple[str, ...]) -> Any:
@@ -180,7 +180,7 @@ def test_a_rejected_batch_leaves_the_rollups_untouched(engine: Engine) -> None:
         before = stored_rollups(conn, "run_rollups"), stored_rollups(conn, "node_rollups")
     other = {**final_report("r2", rng, hour=1), "workflow_id": "elsewhere"}
     moved = {**final_report("r1", rng, hour=1), "workflow_id": "elsewhere"}
-    from flowscope.ingestion.ingest import IngestRejected
+    from flowscope.problems import IngestRejected
 
     with pytest.raises(IngestRejected):
         ingest(engine, [other, moved])

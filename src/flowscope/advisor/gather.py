@@ -32,12 +32,11 @@ from flowscope.performance.nodes import (
 from flowscope.performance.summary import period_figures
 from flowscope.performance.trends import read_trends
 from flowscope.performance.window import Window
-from flowscope.rollups.figures import DAY_US, HOUR_US
 from flowscope.rollups.read import Filters, read_node_sums, read_run_figures
 from flowscope.runs.pricing import PriceBook
 from flowscope.store import dialect
-from flowscope.store.rows import NODE_COLUMNS
-from flowscope.timeutil import to_us
+from flowscope.store.rows import NODE_COLUMNS, NodeRow
+from flowscope.timeutil import DAY_US, HOUR_US, to_us
 
 TREND_MIN_DAYS = 28
 TREND_MAX_DAYS = 90
@@ -47,11 +46,10 @@ def trend_window(window: Window) -> Window:
     """Where regressions are searched: four times the analysed window (at least 28 days, at
     most 90, never shorter than the window itself), ending where it ends."""
     days = min(max(4 * window.hours // 24, TREND_MIN_DAYS), TREND_MAX_DAYS)
-    span = max(days * 24 * HOUR_US, window.end_us - window.start_us)
+    span = max(days * DAY_US, window.end_us - window.start_us)
     return Window(window.end_us - span, window.end_us)
 
 
-_N = {name: i for i, name in enumerate(NODE_COLUMNS)}
 _CHUNK = 500
 
 
@@ -154,7 +152,7 @@ def read_sample(conn: Connection, workflow_pk: int, window: Window, limit: int) 
     """The `limit` most recent finished runs that started in the window, oldest first."""
     if limit <= 0:
         return []
-    mark = "%s" if dialect.is_postgres(conn) else "?"
+    mark = dialect.mark(conn)
     rows = conn.exec_driver_sql(
         "SELECT id, run_id, status, started_at_us, finished_at_us FROM workflow_runs "
         f"WHERE workflow_pk = {mark} AND started_at_us >= {mark} AND started_at_us < {mark} "
@@ -171,33 +169,33 @@ def read_sample(conn: Connection, workflow_pk: int, window: Window, limit: int) 
         for row in conn.exec_driver_sql(
             f"SELECT {', '.join(NODE_COLUMNS)} FROM node_executions WHERE {where}", params
         ):
-            runs[row[0]].executions.append(_execution(row))
+            runs[row[0]].executions.append(_execution(NodeRow(*row)))
     ordered = sorted(runs.values(), key=lambda r: (r.start_us, r.run_id))
     for run in ordered:
         run.executions.sort(key=lambda e: (e.start_us, e.id))
     return ordered
 
 
-def _execution(row: Any) -> SampleExecution:
-    details: dict[str, Any] = orjson.loads(row[_N["details"]]) if row[_N["details"]] else {}
+def _execution(row: NodeRow) -> SampleExecution:
+    details: dict[str, Any] = orjson.loads(row.details) if row.details else {}
     index = details.get("iteration_index", details.get("loop_index", details.get("index")))
     return SampleExecution(
-        id=row[_N["id"]],
-        node_id=row[_N["node_id"]],
-        node_type=row[_N["node_type"]],
-        status=row[_N["status"]],
-        start_us=row[_N["started_at_us"]],
-        end_us=row[_N["finished_at_us"]],
-        elapsed_ms=row[_N["elapsed_ms"]],
-        model_provider=row[_N["model_provider"]],
-        model_name=row[_N["model_name"]],
-        prompt_tokens=row[_N["prompt_tokens"]],
-        completion_tokens=row[_N["completion_tokens"]],
-        cost=row[_N["cost"]],
-        cache_hit=bool(row[_N["cache_hit"]]),
-        input_hash=row[_N["input_hash"]],
-        retry_count=row[_N["retry_count"]] or 0,
-        parent_id=row[_N["parent_id"]],
+        id=row.id,
+        node_id=row.node_id,
+        node_type=row.node_type,
+        status=row.status,
+        start_us=row.started_at_us,
+        end_us=row.finished_at_us,
+        elapsed_ms=row.elapsed_ms,
+        model_provider=row.model_provider,
+        model_name=row.model_name,
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        cost=row.cost,
+        cache_hit=bool(row.cache_hit),
+        input_hash=row.input_hash,
+        retry_count=row.retry_count or 0,
+        parent_id=row.parent_id,
         predecessor_node_id=details.get("predecessor_node_id"),
         index=index if isinstance(index, int) else None,
         error=details.get("error"),

@@ -112,7 +112,7 @@ def find_change_points(
     kept = np.flatnonzero(np.isfinite(raw))  # NaN marks an empty bucket
     series = raw[kept]
     if hour_of_day is not None:
-        series = _remove_daily_profile(series, np.asarray(hour_of_day)[kept])
+        series = remove_daily_profile(series, np.asarray(hour_of_day)[kept])
     if len(series) < 2 * min_segment:
         return []
 
@@ -126,13 +126,23 @@ def find_change_points(
     ]
 
 
-def _remove_daily_profile(series: FloatArray, hours: npt.NDArray[np.int_]) -> FloatArray:
-    overall = float(np.median(series))
-    medians = {int(h): float(np.median(series[hours == h])) for h in np.unique(hours)}
-    profile = np.array([medians[int(h)] for h in hours])
-    if all(m > 0 for m in medians.values()):
-        return np.asarray(series / profile * overall, dtype=np.float64)
-    return np.asarray(series - profile + overall, dtype=np.float64)
+def remove_daily_profile(values: FloatArray, hours: npt.NDArray[np.int_]) -> FloatArray:
+    """The series with its hour-of-day profile removed, in its own units: each value divided
+    by its hour's median and multiplied by the overall median, or, when some hour's median is
+    not positive, less its hour's median plus the overall one. NaNs (empty buckets) stay NaN
+    and count in no median."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    overall = float(np.median(values[finite]))
+    profile = np.full(len(values), math.nan)
+    for hour in np.unique(hours[finite]):
+        at = hours == hour
+        profile[at] = float(np.median(values[at & finite]))
+    if np.all(profile[np.isfinite(profile)] > 0):
+        return np.asarray(values / profile * overall, dtype=np.float64)
+    return np.asarray(values - profile + overall, dtype=np.float64)
 
 
 def energy_statistics(x: FloatArray, min_segment: int) -> FloatArray:

@@ -15,6 +15,7 @@ import orjson
 from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
+from flowscope.api.errors import invalid
 from flowscope.schemas.common import error_details
 
 T = TypeVar("T")
@@ -98,4 +99,4 @@ def parse_body(
                 payload = None
             detail += more_errors(payload)
             detail.sort(key=lambda e: [str(part) for part in e["loc"]])
-        raise HTTPException(422, detail) from None
+        raise invalid(detail) from None

@@ -67,7 +67,7 @@ def read_policy(conn: Connection, workflow_pk: int | None) -> CachePolicy:
     """The workflow's policy: what was PUT for it, over the defaults."""
     if workflow_pk is None:
         return CachePolicy()
-    mark = dialect.placeholders(conn, 1)
+    mark = dialect.mark(conn)
     raw = conn.exec_driver_sql(
         f"SELECT policy FROM cache_policies WHERE workflow_pk = {mark}", (workflow_pk,)
     ).scalar_one_or_none()

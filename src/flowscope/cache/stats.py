@@ -17,12 +17,11 @@ from sqlalchemy import Connection, Engine
 from flowscope import catalog
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.performance.window import Window
-from flowscope.rollups.figures import DAY_US, HOUR_US
 from flowscope.rollups.read import Filters, latency, read_node_figures
 from flowscope.schemas.cache import CacheDay, CacheStatistics, CacheTopNode, CacheTopNodes
 from flowscope.store import dialect
 from flowscope.store.engine import write_transaction
-from flowscope.timeutil import from_us, now_us
+from flowscope.timeutil import DAY_US, HOUR_US, from_us, now_us
 
 COUNTS = ("lookups", "hits", "unmeasured_hits", "stores", "skipped")
 AMOUNTS = ("time_saved_ms", "cost_saved")
@@ -104,7 +103,7 @@ def read_counts(
     """Counts of the days in [start, end) summed by `by`: "day" (key: the day's start as a
     datetime) or "node" (key: the node id). Hits on entries stored without their compute time
     are credited with the node's observed median latency over the window (from the rollups)."""
-    mark = dialect.placeholders(conn, 1)
+    mark = dialect.mark(conn)
     sums = ", ".join(f"SUM({name})" for name in FIELDS)
     rows = conn.exec_driver_sql(
         f"SELECT day_us, node_id, {sums} FROM cache_stats WHERE tenant_id = {mark} "

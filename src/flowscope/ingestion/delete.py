@@ -18,7 +18,7 @@ def delete_runs(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> int
     """Delete the tenant's runs with these ids (others' and unknown ids are ignored);
     returns how many were deleted. The caller owns the transaction."""
     pks: list[int] = []
-    tenant = dialect.placeholders(conn, 1)
+    tenant = dialect.mark(conn)
     for start in range(0, len(run_ids), _CHUNK):
         where, params = dialect.any_of(conn, "run_id", list(run_ids[start : start + _CHUNK]))
         rows = conn.exec_driver_sql(
@@ -30,8 +30,8 @@ def delete_runs(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> int
         return 0
     pks.sort()
     taken_back = Deltas()
-    for workflow_pk, state, nodes in read_stored_runs(conn, pks).values():
-        taken_back.add(workflow_pk, contribution(state, nodes), -1)
+    for stored in read_stored_runs(conn, pks).values():
+        taken_back.add(stored.run.workflow_pk, contribution(*stored), -1)
     apply_deltas(conn, taken_back.complete())
     for start in range(0, len(pks), _CHUNK):
         chunk = pks[start : start + _CHUNK]

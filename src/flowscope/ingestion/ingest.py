@@ -10,13 +10,14 @@ from the stored node executions, so they never double. The caller owns the trans
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
 from flowscope import catalog
-from flowscope.rollups.figures import Contribution, Deltas, contribution, run_state
+from flowscope.problems import IngestRejected, Problem
+from flowscope.rollups.figures import Contribution, Deltas, contribution
 from flowscope.rollups.write import StoredRun, apply_deltas, read_stored_runs
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.rows import (
@@ -25,11 +26,11 @@ from flowscope.runs.rows import (
     node_row,
     run_row,
     run_totals,
-    time_order_errors,
+    time_order_problems,
 )
 from flowscope.schemas.runs import IngestResult, NodeExecutionCreate, RunCreate
 from flowscope.store import dialect
-from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, status_rank
+from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, NodeRow, rank_sql, status_rank
 from flowscope.timeutil import now_us as _now_us
 
 _CHUNK = 500
@@ -93,7 +94,6 @@ _NODE_OPTIONAL = frozenset(
     }
 )
 # Nodes keep no rank column (one column less to write per row): it is derived from the status.
-_NODE_RANK = "CASE WHEN {t}.status IN ('running', 'paused') THEN 0 ELSE 1 END"
 
 
 def _node_update(conn: Connection) -> str:
@@ -101,7 +101,7 @@ def _node_update(conn: Connection) -> str:
     details too, key by key, when the report is of the same stage (a finished node from a
     second source, say Dify's trace after its database, which know different things); a
     report of a later stage replaces them. The error is never carried over."""
-    old, new = _NODE_RANK.format(t="node_executions"), _NODE_RANK.format(t="excluded")
+    old, new = rank_sql("node_executions"), rank_sql("excluded")
     merged = dialect.json_patch(
         conn, "node_executions.details", "excluded.details", dropped="error"
     )
@@ -115,67 +115,6 @@ def _node_update(conn: Connection) -> str:
         f"DO UPDATE SET {_set(columns, 'node_executions', _NODE_OPTIONAL)}, {details} "
         f"WHERE {new} >= {old}"
     )
-
-
-# A container (iteration, loop) may already include its children's tokens and cost, as
-# Dify's do: a child's figure counts towards the run only when its container reports none
-# itself (figure by figure: a container with a total but no split leaves the split to them).
-# The CTE bounds the self-join to the runs just written, whatever the table's size.
-_RUN_TOTALS = """
-WITH n AS (
-    SELECT run_pk, id, parent_id, cache_hit, cost_source, prompt_tokens, completion_tokens,
-        total_tokens, cost, currency
-    FROM node_executions WHERE {runs_of_nodes}
-),
-a AS (
-    SELECT r.id AS run_pk,
-        COUNT(n.id) AS node_count,
-        COALESCE(SUM(CASE WHEN n.cache_hit THEN 1 ELSE 0 END), 0) AS cache_hits,
-        COALESCE(SUM(CASE WHEN n.cost_source = 'unpriced' THEN 1 ELSE 0 END), 0) AS unpriced,
-        SUM(CASE WHEN p.prompt_tokens IS NULL THEN n.prompt_tokens END) AS prompt_tokens,
-        SUM(CASE WHEN p.completion_tokens IS NULL THEN n.completion_tokens END)
-            AS completion_tokens,
-        SUM(CASE WHEN p.total_tokens IS NULL THEN n.total_tokens END) AS total_tokens,
-        SUM(CASE WHEN p.cost IS NULL THEN n.cost END) AS cost,
-        COALESCE(MAX(CASE WHEN n.cost IS NOT NULL THEN n.currency END), 'USD') AS currency
-    FROM workflow_runs r
-    LEFT JOIN n ON n.run_pk = r.id
-    LEFT JOIN n AS p ON p.run_pk = n.run_pk AND p.id = n.parent_id
-    WHERE {runs}
-    GROUP BY r.id
-)
-UPDATE workflow_runs SET
-    node_count = a.node_count,
-    cache_hits = a.cache_hits,
-    unpriced_node_executions = a.unpriced,
-    prompt_tokens = a.prompt_tokens,
-    completion_tokens = a.completion_tokens,
-    total_tokens = COALESCE(workflow_runs.reported_total_tokens, a.total_tokens),
-    cost = a.cost,
-    currency = a.currency
-FROM a
-WHERE workflow_runs.id = a.run_pk
-"""
-
-
-@dataclass
-class IngestRejected(Exception):
-    """The batch names something it may not touch; nothing of it may be kept."""
-
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in self.errors)
-
-    def by_run(self) -> dict[int, str]:
-        """The messages of each refused run, by its position in the batch (importers drop
-        those runs and write the rest again)."""
-        found: dict[int, list[str]] = {}
-        for error in self.errors:
-            loc = error.get("loc", ())
-            if len(loc) > 2 and isinstance(loc[2], int):
-                found.setdefault(loc[2], []).append(error["msg"])
-        return {position: "; ".join(messages) for position, messages in found.items()}
 
 
 def _dedupe(runs: Sequence[RunCreate]) -> tuple[dict[str, int], dict[str, RunCreate]]:
@@ -202,9 +141,15 @@ def _nodes_by_run(runs: Sequence[RunCreate]) -> dict[str, dict[str, NodeExecutio
     return nodes
 
 
-def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
-    """run_id -> (pk, tenant_id, workflow_pk) of the runs already stored."""
-    found: dict[str, tuple[int, int, int]] = {}
+class _Stored(NamedTuple):
+    pk: int
+    tenant_id: int
+    workflow_pk: int
+
+
+def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Stored]:
+    """The runs of these ids already stored, by run id."""
+    found: dict[str, _Stored] = {}
     for start in range(0, len(run_ids), _CHUNK):
         chunk = run_ids[start : start + _CHUNK]
         where, params = dialect.any_of(conn, "run_id", chunk)
@@ -212,7 +157,7 @@ def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, tuple[
             f"SELECT run_id, id, tenant_id, workflow_pk FROM workflow_runs WHERE {where}", params
         )
         for run_id, pk, tenant_id, workflow_pk in rows:
-            found[run_id] = (pk, tenant_id, workflow_pk)
+            found[run_id] = _Stored(pk, tenant_id, workflow_pk)
     return found
 
 
@@ -227,7 +172,7 @@ class PreparedBatch:
 
     runs: dict[str, RunCreate]  # the report of each run id that wins, by id
     position: dict[str, int]  # where each run id first stood in the request
-    node_rows: dict[str, list[tuple[Any, ...]]]  # by run id; run_pk (column 0) filled at write
+    node_rows: dict[str, list[NodeRow]]  # by run id; run_pk is 0 until written
     totals: dict[str, RunTotals]
     contributions: dict[str, Contribution]  # what each run adds to rollups if it is new
     fresh: Deltas  # their sum, by (app_id, workflow_id) in place of the workflow pk
@@ -237,12 +182,12 @@ class PreparedBatch:
 
 def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBatch:
     """Everything ingestion computes from the batch alone; raises IngestRejected."""
-    time_errors = time_order_errors(runs)
-    if time_errors:
-        raise IngestRejected(time_errors)
+    backwards = time_order_problems(runs)
+    if backwards:
+        raise IngestRejected(backwards)
     position, latest = _dedupe(runs)
     node_rows = {
-        run_id: [node_row(nodes[nid], None, prices) for nid in sorted(nodes)]
+        run_id: [node_row(nodes[nid], 0, prices) for nid in sorted(nodes)]
         for run_id, nodes in _nodes_by_run(runs).items()
     }
     totals = {run_id: run_totals(rows) for run_id, rows in node_rows.items()}
@@ -250,8 +195,8 @@ def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBa
     # computed outside the write transaction; re-sent runs are corrected inside it.
     contributions, fresh = {}, Deltas()
     for run_id, run in latest.items():
-        state = run_state(run_row(run, 0, 0, 0, totals.get(run_id, NO_NODES)))
-        item = contributions[run_id] = contribution(state, node_rows.get(run_id, []))
+        row = run_row(run, 0, 0, 0, totals.get(run_id, NO_NODES))
+        item = contributions[run_id] = contribution(row, node_rows.get(run_id, []))
         fresh.add((run["app_id"], run["workflow_id"]), item, +1)
     return PreparedBatch(
         runs=latest,
@@ -292,7 +237,7 @@ def write_batch(
     dialect.lock_keys(conn, run_ids)
     existing = _existing_runs(conn, run_ids)
     _check_ownership(batch, existing, tenant_id, workflow_pks)
-    before = read_stored_runs(conn, sorted(found[0] for found in existing.values()))
+    before = read_stored_runs(conn, sorted(found.pk for found in existing.values()))
     catalog.ensure_versions(
         conn,
         {
@@ -303,46 +248,38 @@ def write_batch(
         now,
     )
     # A new run's totals come from the prepared rows and are written with it; runs that
-    # already had node executions stored are recomputed in SQL once their nodes are in.
+    # already had node executions stored are recomputed once their nodes are in.
     run_rows = []
     for run_id in run_ids:
         run = latest[run_id]
         totals = NO_NODES if run_id in existing else batch.totals.get(run_id, NO_NODES)
         workflow_pk = workflow_pks[(run["app_id"], run["workflow_id"])]
         run_rows.append(run_row(run, tenant_id, workflow_pk, now, totals))
-    written = dialect.bulk_upsert(
+    upserted = dialect.upsert_keyed(
         conn,
         "workflow_runs",
         RUN_COLUMNS,
-        ("run_id",),
+        "run_id",
         _RUN_UPDATE,
         run_rows,
-        report_inserted="run_id, id",
+        known={run_id: found.pk for run_id, found in existing.items()},
     )
-
-    pks = {run_id: found[0] for run_id, found in existing.items()}
-    if written is None:  # SQLite: writers are serialised, what we read still holds
-        new_ids = [rid for rid in run_ids if rid not in pks]
-        pks.update({rid: found[0] for rid, found in _existing_runs(conn, new_ids).items()})
-        stale = sorted(pks[rid] for rid in existing)
-    else:  # PostgreSQL: a run may have been inserted by a concurrent writer meanwhile
-        pks.update({rid: pk for rid, pk, _ in written})
-        missing = [rid for rid in run_ids if rid not in pks]
-        pks.update({rid: found[0] for rid, found in _existing_runs(conn, missing).items()})
-        inserted = {rid for rid, _, was_inserted in written if was_inserted}
-        stale = sorted(pks[rid] for rid in run_ids if rid not in inserted)
-
-    node_rows = batch.node_rows
+    pks = upserted.pks
+    stale = sorted(pks[run_id] for run_id in run_ids if run_id not in upserted.inserted)
     dialect.bulk_upsert(
         conn,
         "node_executions",
         NODE_COLUMNS,
         ("run_pk", "id"),
         _node_update(conn),
-        [(pks[run_id], *row[1:]) for run_id in sorted(node_rows) for row in node_rows[run_id]],
+        [
+            (pks[run_id], *row[1:])
+            for run_id in sorted(batch.node_rows)
+            for row in batch.node_rows[run_id]
+        ],
     )
-    _recompute_totals(conn, stale)
-    _update_rollups(conn, batch, workflow_pks, pks, before, stale)
+    after = _recompute_totals(conn, stale)
+    _update_rollups(conn, batch, workflow_pks, pks, before, after)
     return IngestResult(
         accepted_runs=batch.accepted_runs,
         accepted_node_executions=batch.accepted_node_executions,
@@ -355,20 +292,19 @@ def _update_rollups(
     workflow_pks: dict[tuple[str, str], int],
     pks: dict[str, int],
     before: dict[int, StoredRun],
-    stale: Sequence[int],
+    after: dict[int, StoredRun],
 ) -> None:
     """Add what the batch's runs contribute; for re-sent runs, take back what they contributed
     before and add what they contribute now, from their stored state."""
     corrections = Deltas()
-    stale_set = set(stale)
     for run_id, run in batch.runs.items():
-        if pks[run_id] in stale_set:  # prepared as new, but it was not
+        if pks[run_id] in after:  # prepared as new, but it was not
             workflow = workflow_pks[(run["app_id"], run["workflow_id"])]
             corrections.add(workflow, batch.contributions[run_id], -1)
-    for workflow_pk, state, nodes in before.values():
-        corrections.add(workflow_pk, contribution(state, nodes), -1)
-    for workflow_pk, state, nodes in read_stored_runs(conn, stale).values():
-        corrections.add(workflow_pk, contribution(state, nodes), +1)
+    for stored in before.values():
+        corrections.add(stored.run.workflow_pk, contribution(*stored), -1)
+    for stored in after.values():
+        corrections.add(stored.run.workflow_pk, contribution(*stored), +1)
     # The prepared deltas are left as they are (a batch may be written again after a rollback).
     deltas = batch.fresh.with_workflows(workflow_pks)
     if corrections.runs:
@@ -378,35 +314,33 @@ def _update_rollups(
 
 def _check_ownership(
     batch: PreparedBatch,
-    existing: dict[str, tuple[int, int, int]],
+    existing: dict[str, _Stored],
     tenant_id: int,
     workflow_pks: dict[tuple[str, str], int],
 ) -> None:
     """A stored run may be updated only by its tenant and under its workflow."""
-    errors: list[dict[str, Any]] = []
-    for run_id, (_, owner, workflow_pk) in existing.items():
+    problems: list[Problem] = []
+    for run_id, stored in existing.items():
         run = batch.runs[run_id]
-        loc: tuple[Any, ...] = ("body", "runs", batch.position[run_id])
-        if owner != tenant_id:
-            errors.append(_error((*loc, "id"), "this run id is already used by another tenant"))
-        elif workflow_pk != workflow_pks[(run["app_id"], run["workflow_id"])]:
-            errors.append(
-                _error((*loc, "workflow_id"), "this run is already recorded under another workflow")
+        at = batch.position[run_id]
+        if stored.tenant_id != tenant_id:
+            problems.append(Problem(at, "id", "this run id is already used by another tenant"))
+        elif stored.workflow_pk != workflow_pks[(run["app_id"], run["workflow_id"])]:
+            problems.append(
+                Problem(at, "workflow_id", "this run is already recorded under another workflow")
             )
-    if errors:
-        raise IngestRejected(sorted(errors, key=lambda e: e["loc"]))
+    if problems:
+        raise IngestRejected(problems)
 
 
-def _recompute_totals(conn: Connection, run_pks: Sequence[int]) -> None:
-    """Recompute run figures from every stored node execution of these runs."""
-    for start in range(0, len(run_pks), _CHUNK):
-        chunk = run_pks[start : start + _CHUNK]
-        of_nodes, node_params = dialect.any_of(conn, "run_pk", chunk)
-        of_runs, run_params = dialect.any_of(conn, "r.id", chunk)
-        conn.exec_driver_sql(
-            _RUN_TOTALS.format(runs_of_nodes=of_nodes, runs=of_runs), node_params + run_params
-        )
-
-
-def _error(loc: tuple[Any, ...], msg: str) -> dict[str, Any]:
-    return {"loc": list(loc), "msg": msg, "type": "value_error"}
+def _recompute_totals(conn: Connection, run_pks: Sequence[int]) -> dict[int, StoredRun]:
+    """Recompute the figures of these runs from every node execution stored for them (the
+    rule of new runs, `run_totals`); the runs as they now stand."""
+    after = read_stored_runs(conn, run_pks)
+    updates = []
+    for pk, stored in after.items():
+        totals = run_totals(stored.nodes).stored(stored.run.reported_total_tokens)
+        after[pk] = stored._replace(run=stored.run._replace(**totals._asdict()))
+        updates.append((*totals, pk))
+    dialect.update_many(conn, "workflow_runs", "id", RunTotals._fields, updates)
+    return after

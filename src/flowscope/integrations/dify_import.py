@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
-from flowscope.ingestion.ingest import IngestRejected, ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
 from flowscope.integrations.dify_rows import run_from_rows
 from flowscope.integrations.dify_source import (
     DifyConnection,
@@ -36,8 +36,9 @@ from flowscope.integrations.import_cursors import (
     read_cursor,
     write_cursor,
 )
+from flowscope.problems import IngestRejected
 from flowscope.runs.pricing import PriceBook
-from flowscope.runs.rows import time_order_errors
+from flowscope.runs.rows import time_order_problems
 from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.store.rows import UNFINISHED
@@ -286,10 +287,10 @@ def checked_run(run_row: dict[str, Any], node_rows: list[dict[str, Any]]) -> Run
         run = RUN_CREATE.validate_python(raw)
     except ValidationError as exc:
         return SkippedRun(run_id, _reason(exc))
-    errors = time_order_errors([run])
-    if errors:
-        where = ".".join(str(part) for part in errors[0]["loc"][3:])
-        return SkippedRun(run_id, f"{where}: {errors[0]['msg']}")
+    backwards = time_order_problems([run])
+    if backwards:
+        first = backwards[0]
+        return SkippedRun(run_id, f"{'.'.join(map(str, first.in_run))}: {first.message}")
     return run
 
 

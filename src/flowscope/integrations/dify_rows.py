@@ -24,11 +24,10 @@ import orjson
 import rfc8785
 
 from flowscope.limits import MAX_COUNT, MAX_ERROR, MAX_ID, MAX_TITLE
+from flowscope.store.rows import UNFINISHED
 
 Row = Mapping[str, Any]
 
-_UNFINISHED_RUN = frozenset({"running", "paused"})
-_UNFINISHED_NODE = frozenset({"pending", "running", "paused"})
 # Dify's `pending` (queued, not started) has no flowscope twin: it is still running.
 _NODE_STATUS = {"pending": "running"}
 _RETRY = "retry"
@@ -37,7 +36,7 @@ _RETRY = "retry"
 def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
     """A `RunCreate` dict from one `workflow_runs` row and its node execution rows."""
     status = run["status"]
-    finished = status not in _UNFINISHED_RUN
+    finished = status not in UNFINISHED  # Dify's run statuses are flowscope's
     # Dify writes 0 tokens and 0 s while a run is going: unknown rather than zero until it ends.
     tokens = run.get("total_tokens")
     return {
@@ -95,7 +94,9 @@ def node_from_row(row: Row) -> dict[str, Any]:
         "status": node_status(status),
         "started_at": utc(row["created_at"]),
         "finished_at": _maybe_utc(row.get("finished_at")),
-        "elapsed_ms": (None if status in _UNFINISHED_NODE else elapsed_ms(row.get("elapsed_time"))),
+        "elapsed_ms": (
+            None if node_status(status) in UNFINISHED else elapsed_ms(row.get("elapsed_time"))
+        ),
         "error": _text(row.get("error"), MAX_ERROR),
         "model_provider": _short(process.get("model_provider")),
         "model_name": _short(process.get("model_name")),

@@ -134,7 +134,7 @@ def read_calls(
 ) -> list[Call]:
     """The tenant's stored calls with these keys that started in [start_us, end_us]."""
     found: list[Call] = []
-    mark = dialect.placeholders(conn, 1)
+    mark = dialect.mark(conn)
     for begin in range(0, len(keys), _CHUNK):
         where, params = dialect.any_of(conn, "call_key", list(keys[begin : begin + _CHUNK]))
         rows = conn.exec_driver_sql(
@@ -168,7 +168,7 @@ def write_calls(conn: Connection, tenant_id: int, calls: Sequence[Call], now_us:
 
 def prune_calls(conn: Connection, received_before_us: int) -> int:
     """Forget calls received before the cutoff; returns how many."""
-    cutoff = dialect.placeholders(conn, 1)
+    cutoff = dialect.mark(conn)
     result = conn.exec_driver_sql(
         f"DELETE FROM otlp_calls WHERE received_at_us < {cutoff}", (received_before_us,)
     )

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from flowscope.ingestion.delete import delete_runs
-from flowscope.ingestion.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
+from flowscope.ingestion.ingest import PreparedBatch, prepare_batch, write_batch
 from flowscope.integrations.otlp_duplicates import (
     HOLD_WINDOW_US,
     calls_of,
@@ -26,6 +26,7 @@ from flowscope.integrations.otlp_duplicates import (
     write_calls,
 )
 from flowscope.integrations.otlp_mapping import map_trace
+from flowscope.problems import IngestRejected
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import RunCreate
 from flowscope.store import dialect
@@ -222,7 +223,7 @@ def _read_spans(conn: Connection, tenant_id: int, trace_ids: Sequence[str]) -> T
     traces: Traces = {}
     for start in range(0, len(trace_ids), _CHUNK):
         where, params = dialect.any_of(conn, "trace_id", trace_ids[start : start + _CHUNK])
-        tenant = dialect.placeholders(conn, 1)
+        tenant = dialect.mark(conn)
         rows = conn.exec_driver_sql(
             "SELECT trace_id, span_id, span FROM otlp_spans "
             f"WHERE tenant_id = {tenant} AND {where}",
@@ -237,7 +238,7 @@ def _stored_span_ids(
     conn: Connection, tenant_id: int, trace_ids: Sequence[str]
 ) -> dict[str, set[str]]:
     ids: dict[str, set[str]] = {}
-    tenant = dialect.placeholders(conn, 1)
+    tenant = dialect.mark(conn)
     for start in range(0, len(trace_ids), _CHUNK):
         where, params = dialect.any_of(conn, "trace_id", trace_ids[start : start + _CHUNK])
         rows = conn.exec_driver_sql(
@@ -257,7 +258,7 @@ def settle_rootless_traces(
     a parent as remote). Each becomes a run of its service's workflow, the spans whose
     parent is absent standing in for the root. Returns how many runs were written."""
     with read_transaction(engine) as conn:
-        mark = dialect.placeholders(conn, 1)
+        mark = dialect.mark(conn)
         # Rootless (every span has a parent) and without a run: traces with a root either
         # have their run or are waiting for the rest of Dify's export, or repeat a call.
         waiting = conn.exec_driver_sql(
@@ -282,7 +283,7 @@ def settle_rootless_traces(
 
 def prune_spans(conn: Connection, received_before_us: int) -> int:
     """Forget spans received before the cutoff (their runs stay); returns how many."""
-    cutoff = dialect.placeholders(conn, 1)
+    cutoff = dialect.mark(conn)
     result = conn.exec_driver_sql(
         f"DELETE FROM otlp_spans WHERE received_at_us < {cutoff}", (received_before_us,)
     )

@@ -19,8 +19,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from sqlalchemy import Connection
 
 from flowscope.analytics.sketch import ZERO_KEY, bucket_value
-from flowscope.rollups.figures import DAY_US
 from flowscope.store import dialect
+from flowscope.timeutil import DAY_US
 
 BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Upper bounds (seconds) of the exported histograms, +Inf added."""
@@ -61,7 +61,7 @@ def _workflow_names(conn: Connection, tenant_id: int | None) -> dict[int, tuple[
     )
     params: tuple[int, ...] = ()
     if tenant_id is not None:
-        sql += f" WHERE a.tenant_id = {dialect.placeholders(conn, 1)}"
+        sql += f" WHERE a.tenant_id = {dialect.mark(conn)}"
         params = (tenant_id,)
     return {pk: (tenant, app, workflow) for pk, tenant, app, workflow in
             conn.exec_driver_sql(sql, params)}  # fmt: skip
@@ -78,7 +78,7 @@ def _read(
     if not names:
         return {}
     of_workflows, params = dialect.any_of(conn, "workflow_pk", sorted(names))
-    mark = dialect.placeholders(conn, 1)
+    mark = dialect.mark(conn)
     columns = ", ".join(("workflow_pk", *key, *sums, "lat_hist"))
     totals: dict[tuple[str, ...], _Totals] = {}
     for row in conn.exec_driver_sql(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flowscope.analytics.changepoints import ChangePoint, find_change_points
+from flowscope.analytics.changepoints import ChangePoint, find_change_points, remove_daily_profile
 
 MIN_HOURS = 5
 """Hourly buckets with data on each side of a change in a series of up to 10 days."""
@@ -44,19 +44,8 @@ def change_points(
     found = find_change_points(daily, min_segment=MIN_DAYS)
     if not found:
         return []
-    adjusted = _without_daily_profile(values, np.asarray(hours))
+    adjusted = remove_daily_profile(values, np.asarray(hours))
     return [(_hour_of_change(adjusted, day_starts[point.index]), point) for point in found]
-
-
-def _without_daily_profile(values: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    """Each value divided by its hour of day's median (subtracted if a median is not > 0)."""
-    profile = np.full(len(values), math.nan)
-    for hour in range(24):
-        at = hours == hour
-        profile[at] = _median(values[at])
-    if np.all((profile > 0) | np.isnan(profile)):
-        return np.asarray(values / profile)
-    return np.asarray(values - profile)
 
 
 def _median(values: np.ndarray) -> float:

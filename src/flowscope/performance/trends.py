@@ -10,10 +10,10 @@ from sqlalchemy import Connection
 from flowscope.performance.figures import amount, count, ratio
 from flowscope.performance.regressions import change_points
 from flowscope.performance.window import Window
-from flowscope.rollups.figures import DAY_US, HOUR_US, Figures
+from flowscope.rollups.figures import Figures
 from flowscope.rollups.read import Filters, latency, read_node_sums, read_run_figures
 from flowscope.schemas.performance import Regression, TrendBucket, TrendLatency, Trends
-from flowscope.timeutil import from_us
+from flowscope.timeutil import DAY_US, HOUR_US, from_us
 
 GRANULARITIES = {"hour": HOUR_US, "day": DAY_US}
 NODE_SERIES = 5

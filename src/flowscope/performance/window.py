@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flowscope.rollups.figures import HOUR_US
+from flowscope.limits import MAX_WINDOW_DAYS
 from flowscope.schemas.performance import WindowPublic
-from flowscope.timeutil import from_us, now_us, to_us
+from flowscope.timeutil import DAY_US, HOUR_US, from_us, now_us, to_us
 
-MAX_DAYS = 365
+MAX_DAYS = MAX_WINDOW_DAYS
 
 
 class BadWindow(ValueError):
@@ -54,11 +54,11 @@ def make_window(
         raise BadWindow("days", "give either days or start (with an optional end), not both")
     end_us = _ceil_hour(now_us() if now is None else now) if end is None else _ceil_hour(to_us(end))
     if start is None:
-        return Window(end_us - (days or default_days) * 24 * HOUR_US, end_us)
+        return Window(end_us - (days or default_days) * DAY_US, end_us)
     start_us = to_us(start) // HOUR_US * HOUR_US
     if start_us >= end_us:
         raise BadWindow("start", "start must be before end")
-    if end_us - start_us > MAX_DAYS * 24 * HOUR_US:
+    if end_us - start_us > MAX_DAYS * DAY_US:
         raise BadWindow("start", f"a window spans at most {MAX_DAYS} days")
     return Window(start_us, end_us)
 

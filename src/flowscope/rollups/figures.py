@@ -18,10 +18,8 @@ import orjson
 
 from flowscope.analytics.run_schedule import Execution, RunSchedule
 from flowscope.analytics.sketch import ZERO_KEY, bucket_key
-from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, UNFINISHED, on_the_path
-
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
+from flowscope.store.rows import UNFINISHED, NodeRow, RunRow, elapsed_ms, on_the_path
+from flowscope.timeutil import DAY_US, HOUR_US
 
 # Additive columns, then the ones merged by min/max, the histograms and the labels (last
 # positive contribution wins). The tables in store/tables.py have these columns.
@@ -66,48 +64,8 @@ NODE_HISTS = ("lat_hist", "saving_hist")
 RUN_LABELS = ("currency",)
 NODE_LABELS = ("node_type", "title")
 
-_N = {name: i for i, name in enumerate(NODE_COLUMNS)}
-_DETAILS = _N["details"]
-_RUN_AT = {name: i for i, name in enumerate(RUN_COLUMNS)}
 _NO_DETAILS: dict[str, Any] = {}
 _FAILED_NODE = frozenset({"failed", "exception"})
-
-RUN_STATE_COLUMNS = (
-    "workflow_version",
-    "status",
-    "started_at_us",
-    "finished_at_us",
-    "elapsed_ms",
-    "triggered_from",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cost",
-    "currency",
-)
-"""The run columns a contribution reads, in this order (`RunState`)."""
-
-
-def run_state(row: Sequence[Any]) -> RunState:
-    """The RunState of a workflow_runs row in RUN_COLUMNS order (as ingestion builds it)."""
-    return RunState(*(row[_RUN_AT[name]] for name in RUN_STATE_COLUMNS))
-
-
-@dataclass(frozen=True, slots=True)
-class RunState:
-    """A stored run as the rollups see it (the columns of RUN_STATE_COLUMNS)."""
-
-    workflow_version: str | None
-    status: str
-    started_at_us: int
-    finished_at_us: int | None
-    elapsed_ms: float | None
-    triggered_from: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    cost: float | None
-    currency: str
 
 
 def hist_key(value_ms: float) -> str:
@@ -179,8 +137,8 @@ class Contribution:
     nodes: dict[str, Figures]
 
 
-def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contribution:
-    """A run's contribution from its state and its node rows (NODE_COLUMNS order)."""
+def contribution(run: RunRow, nodes: Sequence[NodeRow]) -> Contribution:
+    """A run's contribution from its row and its node rows."""
     figures = Figures()
     figures.count("runs")
     finished = run.status not in UNFINISHED
@@ -188,7 +146,7 @@ def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contributio
         figures.count("finished")
         figures.count("succeeded", run.status == "succeeded")
         figures.count("failed", run.status == "failed")
-        run_ms = _run_elapsed_ms(run)
+        run_ms = elapsed_ms(run.elapsed_ms, run.started_at_us, run.finished_at_us)
         if run_ms is not None:
             figures.latency(run_ms)
     else:
@@ -200,11 +158,11 @@ def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contributio
     figures.labels["currency"] = run.currency
 
     by_node: dict[str, Figures] = {}
-    details = [orjson.loads(row[_DETAILS]) if row[_DETAILS] else _NO_DETAILS for row in nodes]
+    details = [orjson.loads(row.details) if row.details else _NO_DETAILS for row in nodes]
     for row, described in zip(nodes, details, strict=True):
-        node = by_node.get(row[_N["node_id"]])
+        node = by_node.get(row.node_id)
         if node is None:
-            node = by_node[row[_N["node_id"]]] = Figures()
+            node = by_node[row.node_id] = Figures()
         _add_node(node, row, described, figures)
     figures.count("node_executions", len(nodes))
 
@@ -215,47 +173,43 @@ def contribution(run: RunState, nodes: Sequence[tuple[Any, ...]]) -> Contributio
     )
 
 
-def _run_elapsed_ms(run: RunState) -> float | None:
-    if run.elapsed_ms is not None:
-        return run.elapsed_ms
-    if run.finished_at_us is None:
-        return None
-    return (run.finished_at_us - run.started_at_us) / 1000.0
-
-
-def _add_node(node: Figures, row: tuple[Any, ...], details: dict[str, Any], run: Figures) -> None:
+def _add_node(node: Figures, row: NodeRow, details: dict[str, Any], run: Figures) -> None:
     node.count("executions")
-    status = row[_N["status"]]
+    status = row.status
     if status in _FAILED_NODE:
         node.count("failed")
-    if row[_N["retry_count"]]:
-        node.count("retries", row[_N["retry_count"]])
-    elapsed = row[_N["elapsed_ms"]]
+    if row.retry_count:
+        node.count("retries", row.retry_count)
+    elapsed = row.elapsed_ms
     if elapsed is not None and status not in UNFINISHED:
         node.latency(elapsed)
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens", "cost"):
-        value = row[_N[name]]
+    for name, value in (
+        ("prompt_tokens", row.prompt_tokens),
+        ("completion_tokens", row.completion_tokens),
+        ("total_tokens", row.total_tokens),
+        ("cost", row.cost),
+    ):
         if value:
             node.count(name, value)
-    if row[_N["cost_source"]] == "unpriced":
+    if row.cost_source == "unpriced":
         node.count("unpriced")
         run.count("unpriced")
-    hit = bool(row[_N["cache_hit"]])
+    hit = bool(row.cache_hit)
     if hit or details.get("cache_lookup"):
         node.count("cache_lookups")
         run.count("cache_lookups")
     if hit:
         node.count("cache_hits")
         run.count("cache_hits")
-    node.labels["node_type"] = row[_N["node_type"]]
+    node.labels["node_type"] = row.node_type
     if details.get("title") is not None:
         node.labels["title"] = details["title"]
 
 
 def _add_critical_path(
-    run: RunState,
+    run: RunRow,
     run_ms: float,
-    nodes: Sequence[tuple[Any, ...]],
+    nodes: Sequence[NodeRow],
     details: Sequence[dict[str, Any]],
     by_node: dict[str, Figures],
 ) -> bool:
@@ -263,15 +217,15 @@ def _add_critical_path(
     no finished node execution."""
     executions = [
         Execution(
-            row[_N["id"]],
-            row[_N["node_id"]],
-            row[_N["started_at_us"]],
-            row[_N["finished_at_us"]],
+            row.id,
+            row.node_id,
+            row.started_at_us,
+            end,
             described.get("predecessor_node_id"),
-            row[_N["parent_id"]],
+            row.parent_id,
         )
         for row, described in zip(nodes, details, strict=True)
-        if on_the_path(row[_N["status"]], row[_N["finished_at_us"]])
+        if on_the_path(row.status, end := row.finished_at_us) and end is not None
     ]
     if not executions:
         return False

@@ -140,7 +140,7 @@ def _where(
     conn: Connection, workflow_pk: int, filters: Filters
 ) -> tuple[str, Callable[[int, int, int], tuple[Any, ...]]]:
     """The WHERE clause of a window of rollups, and its parameters for (span, from, to)."""
-    mark = dialect.placeholders(conn, 1)
+    mark = dialect.mark(conn)
     where = [f"workflow_pk = {mark}", f"span_us = {mark}", f"scope = {mark}"]
     where += [f"bucket_start_us >= {mark}", f"bucket_start_us < {mark}"]
     exact = filters.workflow_version is not None or filters.triggered_from is not None

@@ -9,7 +9,7 @@ overlapping rows in the same order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection
@@ -18,14 +18,12 @@ from flowscope.rollups.figures import (
     NODE_HISTS,
     NODE_SUMS,
     RUN_HISTS,
-    RUN_STATE_COLUMNS,
     RUN_SUMS,
     Deltas,
     Figures,
-    RunState,
 )
 from flowscope.store import dialect
-from flowscope.store.rows import NODE_COLUMNS
+from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, NodeRow, RunRow
 from flowscope.store.tables import metadata
 
 _KEY = (
@@ -38,7 +36,16 @@ _KEY = (
 )
 _CHUNK = 500
 
-StoredRun = tuple[int, RunState, list[tuple[Any, ...]]]  # workflow_pk, run, node rows
+
+class StoredRun(NamedTuple):
+    """A run as stored: its row and every node row of it."""
+
+    run: RunRow
+    nodes: list[NodeRow]
+
+
+_RUN_SELECT = f"SELECT id, {', '.join(RUN_COLUMNS)} FROM workflow_runs WHERE "
+_NODE_SELECT = f"SELECT {', '.join(NODE_COLUMNS)} FROM node_executions WHERE "
 
 
 def read_stored_runs(conn: Connection, run_pks: Sequence[int]) -> dict[int, StoredRun]:
@@ -47,17 +54,11 @@ def read_stored_runs(conn: Connection, run_pks: Sequence[int]) -> dict[int, Stor
     for start in range(0, len(run_pks), _CHUNK):
         chunk = run_pks[start : start + _CHUNK]
         where, params = dialect.any_of(conn, "id", chunk)
-        for pk, workflow_pk, *values in conn.exec_driver_sql(
-            f"SELECT id, workflow_pk, {', '.join(RUN_STATE_COLUMNS)} FROM workflow_runs "
-            f"WHERE {where}",
-            params,
-        ):
-            found[pk] = (workflow_pk, RunState(*values), [])
+        for pk, *values in conn.exec_driver_sql(_RUN_SELECT + where, params):
+            found[pk] = StoredRun(RunRow(*values), [])
         where, params = dialect.any_of(conn, "run_pk", chunk)
-        for row in conn.exec_driver_sql(
-            f"SELECT {', '.join(NODE_COLUMNS)} FROM node_executions WHERE {where}", params
-        ):
-            found[row[0]][2].append(tuple(row))
+        for row in conn.exec_driver_sql(_NODE_SELECT + where, params):
+            found[row[0]].nodes.append(NodeRow(*row))
     return found
 
 

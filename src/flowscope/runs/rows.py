@@ -4,24 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from flowscope.problems import Problem
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
-from flowscope.store.rows import NODE_COLUMNS, status_rank
+from flowscope.store.rows import NodeRow, RunRow, elapsed_ms, status_rank
 from flowscope.timeutil import to_us
 
 _DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 
 
-RunTotals = tuple[int, int, int, int | None, int | None, int | None, float | None, str]
-NO_NODES: RunTotals = (0, 0, 0, None, None, None, None, "USD")
+class RunTotals(NamedTuple):
+    """A run's figures from its node executions; the fields are workflow_runs columns."""
+
+    node_count: int = 0
+    cache_hits: int = 0
+    unpriced_node_executions: int = 0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cost: float | None = None
+    currency: str = "USD"
+
+    def stored(self, reported_total_tokens: int | None) -> RunTotals:
+        """As the run row keeps them: a total the run reported itself wins over the sum."""
+        if reported_total_tokens is None:
+            return self
+        return self._replace(total_tokens=reported_total_tokens)
 
 
-_N = {name: i for i, name in enumerate(NODE_COLUMNS)}
+NO_NODES = RunTotals()
 
 # Descriptive fields live in one JSON text column: every bound column costs ~0.5 µs per row on
 # SQLite (see docs/benchmarks.md), and analytics never filter on these.
@@ -38,32 +54,35 @@ DETAIL_FIELDS = (
 )
 
 
-def time_order_errors(runs: Sequence[RunCreate]) -> list[dict[str, Any]]:
-    """A 422-style error for every run or node execution that finished before it started."""
-    errors: list[dict[str, Any]] = []
+_BACKWARDS = "finished_at is before started_at"
+
+
+def time_order_problems(runs: Sequence[RunCreate]) -> list[Problem]:
+    """A problem for every run or node execution that finished before it started."""
+    problems: list[Problem] = []
     for i, run in enumerate(runs):
         if _finished_before_start(run["started_at"], run.get("finished_at")):
-            errors.append(_time_error(("body", "runs", i, "finished_at")))
+            problems.append(Problem(i, "finished_at", _BACKWARDS))
         for j, node in enumerate(run.get("node_executions", ())):
             if _finished_before_start(node["started_at"], node.get("finished_at")):
-                errors.append(_time_error(("body", "runs", i, "node_executions", j, "finished_at")))
-    return errors
+                problems.append(Problem(i, "finished_at", _BACKWARDS, node=j))
+    return problems
 
 
-def raw_time_order_errors(payload: Any) -> list[dict[str, Any]]:
+def raw_time_order_problems(payload: Any) -> list[Problem]:
     """The same check over a raw JSON batch that failed validation (the error path only)."""
-    errors: list[dict[str, Any]] = []
+    problems: list[Problem] = []
     runs = payload.get("runs") if isinstance(payload, dict) else None
     for i, run in enumerate(runs if isinstance(runs, list) else []):
         if not isinstance(run, dict):
             continue
         if _raw_before(run):
-            errors.append(_time_error(("body", "runs", i, "finished_at")))
+            problems.append(Problem(i, "finished_at", _BACKWARDS))
         nodes = run.get("node_executions")
         for j, node in enumerate(nodes if isinstance(nodes, list) else []):
             if isinstance(node, dict) and _raw_before(node):
-                errors.append(_time_error(("body", "runs", i, "node_executions", j, "finished_at")))
-    return errors
+                problems.append(Problem(i, "finished_at", _BACKWARDS, node=j))
+    return problems
 
 
 def _raw_before(item: dict[str, Any]) -> bool:
@@ -86,81 +105,75 @@ def _finished_before_start(started: datetime, finished: datetime | None) -> bool
         return to_us(finished) < to_us(started)
 
 
-def _time_error(loc: tuple[Any, ...]) -> dict[str, Any]:
-    return {"loc": list(loc), "msg": "finished_at is before started_at", "type": "value_error"}
-
-
-def _elapsed_ms(reported: float | None, started_us: int, finished_us: int | None) -> float | None:
-    if reported is not None:
-        return reported
-    if finished_us is None:
-        return None
-    return (finished_us - started_us) / 1000.0
-
-
 def _add(total: Any, value: Any) -> Any:
     if value is None:
         return total
     return value if total is None else total + value
 
 
-def run_totals(nodes: Sequence[tuple[Any, ...]]) -> RunTotals:
-    """A run's figures from its node rows: the Python twin of ingest's _RUN_TOTALS SQL.
+def run_totals(nodes: Sequence[NodeRow]) -> RunTotals:
+    """A run's figures from its node rows: the one rule, for new runs before they are written
+    and for runs re-sent (from every node row stored, once the batch's are in).
 
     A container (iteration, loop) may already include its children's tokens and cost, as
     Dify's do: a child's figure counts only when its container reports none itself. Figure by
     figure: a container that reports a total but no prompt/completion split (Dify's) leaves
     the split to its children.
     """
-    by_id = {row[_N["id"]]: row for row in nodes}
-    parent_at, tokens_at, cost_at = _N["parent_id"], _N["total_tokens"], _N["cost"]
+    by_id = {row.id: row for row in nodes}
     cache_hits = unpriced = 0
     prompt = completion = total = cost = None
     currencies = set()
     for row in nodes:
-        cache_hits += bool(row[_N["cache_hit"]])
-        unpriced += row[_N["cost_source"]] == "unpriced"
-        parent = by_id.get(row[parent_at]) if row[parent_at] is not None else None
-        if parent is None or parent[_N["prompt_tokens"]] is None:
-            prompt = _add(prompt, row[_N["prompt_tokens"]])
-        if parent is None or parent[_N["completion_tokens"]] is None:
-            completion = _add(completion, row[_N["completion_tokens"]])
-        if parent is None or parent[tokens_at] is None:
-            total = _add(total, row[tokens_at])
-        if parent is None or parent[cost_at] is None:
-            cost = _add(cost, row[cost_at])
-        if row[cost_at] is not None:
-            currencies.add(row[_N["currency"]])
+        cache_hits += bool(row.cache_hit)
+        unpriced += row.cost_source == "unpriced"
+        parent = by_id.get(row.parent_id) if row.parent_id is not None else None
+        if parent is None or parent.prompt_tokens is None:
+            prompt = _add(prompt, row.prompt_tokens)
+        if parent is None or parent.completion_tokens is None:
+            completion = _add(completion, row.completion_tokens)
+        if parent is None or parent.total_tokens is None:
+            total = _add(total, row.total_tokens)
+        if parent is None or parent.cost is None:
+            cost = _add(cost, row.cost)
+        if row.cost is not None:
+            currencies.add(row.currency)
     currency = max(currencies) if currencies else "USD"
-    return (len(nodes), cache_hits, unpriced, prompt, completion, total, cost, currency)
+    return RunTotals(len(nodes), cache_hits, unpriced, prompt, completion, total, cost, currency)
 
 
 def run_row(
     run: RunCreate, tenant_id: int, workflow_pk: int, now_us: int, totals: RunTotals = NO_NODES
-) -> tuple[Any, ...]:
+) -> RunRow:
     started = to_us(run["started_at"])
     finished_at = run.get("finished_at")
     finished = None if finished_at is None else to_us(finished_at)
     reported_total = run.get("total_tokens")
-    return (
-        run["id"],
-        tenant_id,
-        workflow_pk,
-        run.get("workflow_version"),
-        run["status"],
-        status_rank(run["status"]),
-        started,
-        finished,
-        _elapsed_ms(run.get("elapsed_ms"), started, finished),
-        run.get("error"),
-        run.get("triggered_from"),
-        run.get("inputs_hash"),
-        reported_total,
-        *totals[:5],
-        reported_total if reported_total is not None else totals[5],
-        *totals[6:],
-        now_us,
-        now_us,
+    figures = totals.stored(reported_total)
+    return RunRow(
+        run_id=run["id"],
+        tenant_id=tenant_id,
+        workflow_pk=workflow_pk,
+        workflow_version=run.get("workflow_version"),
+        status=run["status"],
+        status_rank=status_rank(run["status"]),
+        started_at_us=started,
+        finished_at_us=finished,
+        elapsed_ms=elapsed_ms(run.get("elapsed_ms"), started, finished),
+        error=run.get("error"),
+        triggered_from=run.get("triggered_from"),
+        inputs_hash=run.get("inputs_hash"),
+        reported_total_tokens=reported_total,
+        node_count=figures.node_count,
+        cache_hits=figures.cache_hits,
+        unpriced_node_executions=figures.unpriced_node_executions,
+        prompt_tokens=figures.prompt_tokens,
+        completion_tokens=figures.completion_tokens,
+        total_tokens=figures.total_tokens,
+        cost=figures.cost,
+        currency=figures.currency,
+        created_at_us=now_us,
+        updated_at_us=now_us,
     )
 
 
@@ -188,7 +201,7 @@ def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | Non
     return estimate, "USD", "estimated"
 
 
-def node_row(node: NodeExecutionCreate, run_pk: int | None, prices: PriceBook) -> tuple[Any, ...]:
+def node_row(node: NodeExecutionCreate, run_pk: int, prices: PriceBook) -> NodeRow:
     started = to_us(node["started_at"])
     finished_at = node.get("finished_at")
     finished = None if finished_at is None else to_us(finished_at)
@@ -198,7 +211,8 @@ def node_row(node: NodeExecutionCreate, run_pk: int | None, prices: PriceBook) -
         total = (prompt or 0) + (completion or 0)
     cost, currency, source = node_cost(node, prices)
     details = {key: value for key in DETAIL_FIELDS if (value := node.get(key)) is not None}
-    return (
+    # Positional: this runs once per node execution, and keywords cost ~1 µs more.
+    return NodeRow(
         run_pk,
         node["id"],
         node["node_id"],
@@ -206,7 +220,7 @@ def node_row(node: NodeExecutionCreate, run_pk: int | None, prices: PriceBook) -
         node["status"],
         started,
         finished,
-        _elapsed_ms(node.get("elapsed_ms"), started, finished),
+        elapsed_ms(node.get("elapsed_ms"), started, finished),
         node.get("model_provider"),
         node.get("model_name"),
         prompt,

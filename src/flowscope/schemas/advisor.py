@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowscope.limits import MAX_WINDOW_DAYS
 from flowscope.schemas.performance import WindowPublic
 
 Category = Literal[
@@ -108,7 +109,9 @@ class RecommendationList(BaseModel):
 class GenerateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    days: int = Field(7, ge=1, le=365, description="Analyse this many days back from `end`.")
+    days: int = Field(
+        7, ge=1, le=MAX_WINDOW_DAYS, description="Analyse this many days back from `end`."
+    )
     end: datetime | None = Field(
         None, description="End of the analysed window (default now; rounded up to the hour)."
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from flowscope.limits import MAX_ID
+from flowscope.problems import Problem
 
 T = TypeVar("T")
 
@@ -27,6 +29,15 @@ def error_details(exc: ValidationError, *prefix: str | int) -> list[dict[str, An
     return [
         {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
         for e in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def problem_details(problems: Iterable[Problem], *prefix: str | int) -> list[dict[str, Any]]:
+    """Problems found in a batch of runs as the same `detail` items, located under `prefix`
+    (e.g. "body"): the one place their wire shape is written."""
+    return [
+        {"loc": [*prefix, *problem.path], "msg": problem.message, "type": problem.kind}
+        for problem in problems
     ]
 
 

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from flowscope.ingestion.ingest import IngestRejected, ingest_runs
+from flowscope.ingestion.ingest import ingest_runs
+from flowscope.problems import IngestRejected
 from flowscope.runs.pricing import PriceBook
-from flowscope.schemas.common import error_details
+from flowscope.schemas.common import error_details, problem_details
 from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.sdk.transport import ACCEPTED, Errors, Outcome, by_run, retrying
 from flowscope.store import migrate
@@ -66,7 +67,7 @@ class InProcessTransport:
             with write_transaction(self._engine) as conn:
                 ingest_runs(conn, tenant_id, models, prices=self._prices)
         except IngestRejected as exc:
-            return by_run(exc.errors, len(models))
+            return by_run(problem_details(exc.problems, "body"), len(models))
         except DBAPIError as exc:  # lost connection, locked database, ...
             return f"{self.destination}: {type(exc.orig).__name__}: {exc.orig}", 0.0
         except Exception as exc:

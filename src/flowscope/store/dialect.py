@@ -8,7 +8,8 @@ bulk: SQLite takes `executemany`, PostgreSQL takes COPY into a staging table fol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -45,9 +46,13 @@ def is_sqlite(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "sqlite"
 
 
+def mark(conn: Connection) -> str:
+    """The driver's parameter marker (psycopg's `%s`, sqlite3's `?`)."""
+    return "%s" if is_postgres(conn) else "?"
+
+
 def placeholders(conn: Connection, count: int) -> str:
-    mark = "%s" if is_postgres(conn) else "?"
-    return ", ".join([mark] * count)
+    return ", ".join([mark(conn)] * count)
 
 
 def upsert_sql(
@@ -71,31 +76,84 @@ def bulk_upsert(
     columns: Sequence[str],
     conflict: Sequence[str],
     update: str,
-    rows: Sequence[tuple[Any, ...]],
+    rows: Sequence[Sequence[Any]],
     *,
-    report_inserted: str | None = None,
     in_key_order: bool = False,
-) -> list[tuple[Any, ...]] | None:
+) -> None:
     """Insert or update many rows with one statement's plan (rows must not repeat a key).
 
     With `in_key_order`, rows are written in the order of their conflict key (give them
     sorted): transactions that upsert overlapping keys then lock them in the same order and
     cannot deadlock.
-
-    With `report_inserted="col1, col2"`, PostgreSQL returns (col1, col2, inserted) for each
-    row the statement inserted or updated, where `inserted` is false for rows that already
-    existed (perhaps written by a concurrent transaction a moment ago). SQLite returns None:
-    its writers are serialised (BEGIN IMMEDIATE), so what the transaction read still holds.
     """
     if not rows:
-        return [] if report_inserted and is_postgres(conn) else None
-    if is_postgres(conn) and (report_inserted or len(rows) > 64):
+        return
+    if is_postgres(conn) and len(rows) > 64:
         order = f" ORDER BY {', '.join(conflict)}" if in_key_order else ""
-        return _copy_upsert(conn, table, columns, conflict, update, rows, report_inserted, order)
+        _copy_upsert(conn, table, columns, conflict, update, rows, order=order)
+        return
     values = f"VALUES ({placeholders(conn, len(columns))})"
     sql = upsert_sql(table, columns, conflict, update, source=values)
     conn.exec_driver_sql(sql, list(rows))
-    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """What `upsert_keyed` wrote: the surrogate key of each row, and which rows are new."""
+
+    pks: dict[Any, int]
+    inserted: frozenset[Any]
+
+
+def upsert_keyed(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    key: str,
+    update: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    known: Mapping[Any, int],
+    pk: str = "id",
+) -> Upserted:
+    """`bulk_upsert` on the unique column `key` of a table with a surrogate key `pk`: the
+    pk of every row's key, and the keys this statement inserted. `known` holds the keys (with
+    their pks) the transaction found stored before.
+
+    PostgreSQL returns them from the statement: a row `known` lacks may have been inserted
+    by a concurrent transaction a moment ago. SQLite's writers are serialised (BEGIN
+    IMMEDIATE), so what the transaction read still holds: the keys it did not know are new.
+    """
+    at = list(columns).index(key)
+    keys = [row[at] for row in rows]
+    pks = dict(known)
+    if is_postgres(conn) and rows:
+        # xmax is 0 on a row version this statement inserted, non-zero on one it updated.
+        returning = f" RETURNING {key}, {pk}, (xmax = 0) AS inserted"
+        written = _copy_upsert(conn, table, columns, (key,), update, rows, returning=returning)
+        pks.update({found: pk_value for found, pk_value, _ in written})
+        inserted = frozenset(found for found, _, was_inserted in written if was_inserted)
+    else:
+        bulk_upsert(conn, table, columns, (key,), update, rows)
+        inserted = frozenset(k for k in keys if k not in known)
+    # A row the update's WHERE kept as it was is not returned (PostgreSQL); new ones (SQLite).
+    missing = sorted({k for k in keys if k not in pks})
+    for start in range(0, len(missing), 500):
+        where, params = any_of(conn, key, missing[start : start + 500])
+        rows_found = conn.exec_driver_sql(f"SELECT {key}, {pk} FROM {table} WHERE {where}", params)
+        pks.update({found: pk_value for found, pk_value in rows_found})
+    return Upserted(pks, inserted)
+
+
+def update_many(
+    conn: Connection, table: str, key: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """`UPDATE table SET columns WHERE key = ...` for each row: its values, then its key."""
+    if not rows:
+        return
+    marker = mark(conn)
+    assignments = ", ".join(f"{column} = {marker}" for column in columns)
+    conn.exec_driver_sql(f"UPDATE {table} SET {assignments} WHERE {key} = {marker}", list(rows))
 
 
 def _copy_upsert(
@@ -104,10 +162,11 @@ def _copy_upsert(
     columns: Sequence[str],
     conflict: Sequence[str],
     update: str,
-    rows: Sequence[tuple[Any, ...]],
-    report_inserted: str | None,
+    rows: Sequence[Sequence[Any]],
+    *,
     order: str = "",
-) -> list[tuple[Any, ...]] | None:
+    returning: str = "",
+) -> list[tuple[Any, ...]]:
     stage = f"_stage_{table}"
     cols = ", ".join(columns)
     # The staging table lives as long as the pooled connection and empties at each commit.
@@ -125,11 +184,9 @@ def _copy_upsert(
         for row in rows:
             copy.write_row(row)
     sql = upsert_sql(table, columns, conflict, update, source=f"SELECT {cols} FROM {stage}{order}")
-    if report_inserted is None:
+    if not returning:
         conn.exec_driver_sql(sql)
-        return None
-    # xmax is 0 on a row version this statement inserted, non-zero on one it updated.
-    returning = f" RETURNING {report_inserted}, (xmax = 0) AS inserted"
+        return []
     return [tuple(row) for row in conn.exec_driver_sql(sql + returning)]
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fastapi import Query
 
 from flowscope.performance.window import BadWindow, Window, make_window
-from flowscope.rollups.figures import DAY_US, HOUR_US
+from flowscope.timeutil import DAY_US, HOUR_US
 
 PRESETS = {"24h": 1, "7d": 7, "30d": 30}
 DEFAULT = "7d"

@@ -6,6 +6,7 @@ from scipy import stats
 
 from flowscope.advisor.evidence import Evidence
 from flowscope.advisor.rules.base import Finding, Impact, Rule
+from flowscope.timeutil import DAY_US
 
 MIN_DAYS = 5
 _LABELS = {
@@ -90,7 +91,7 @@ class TokensPerRunGrowing(Rule):
         days = [(d, tokens / runs) for d, runs, tokens, _ in evidence.daily if runs > 0]
         if len(days) < MIN_DAYS or evidence.runs < evidence.thresholds.min_executions:
             return []
-        xs = [d / 86_400_000_000 for d, _ in days]
+        xs = [d / DAY_US for d, _ in days]
         ys = [y for _, y in days]
         tau, p_value = stats.kendalltau(xs, ys)
         if not tau > 0 or p_value > 1 - evidence.thresholds.min_significance:

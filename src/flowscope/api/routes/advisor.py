@@ -20,6 +20,7 @@ from flowscope.api.deps import (
     Prices,
     workflow_scope,
 )
+from flowscope.api.errors import unprocessable
 from flowscope.graphs.dify import parse_dify_dsl
 from flowscope.graphs.model import GraphError, WorkflowGraph
 from flowscope.graphs.neutral import parse_json_graph
@@ -125,9 +126,7 @@ async def put_graph(
         else:
             graph = parse_dify_dsl(body)
     except GraphError as exc:
-        raise HTTPException(
-            422, [{"loc": ["body"], "msg": str(exc), "type": "value_error.graph"}]
-        ) from None
+        raise unprocessable(("body",), str(exc), "value_error.graph") from None
     version = workflow_version or ""
     now = now_us()
     with write_transaction(engine) as conn:

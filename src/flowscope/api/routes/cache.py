@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from flowscope import catalog
 from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin, workflow_scope
+from flowscope.api.errors import unprocessable
+from flowscope.api.window import WeekWindow
 from flowscope.cache import service
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.policy import PolicyError, policy_as_dict
 from flowscope.cache.stats import CacheCounters, read_statistics, read_top_nodes
-from flowscope.performance.window import MAX_DAYS, Window, make_window
 from flowscope.schemas.cache import (
     CacheCleaned,
     CacheInvalidated,
@@ -137,9 +138,7 @@ def put_policy(
             )
             policy = service.write_policy(conn, pks[(app_id, workflow_id)], body)
     except PolicyError as error:
-        raise HTTPException(
-            422, [{"loc": ["body"], "msg": str(error), "type": "value_error"}]
-        ) from None
+        raise unprocessable(("body",), str(error)) from None
     return policy_as_dict(policy)
 
 
@@ -160,7 +159,7 @@ async def invalidate(
     chosen = [name for name in ("node_type", "node_id", "key") if getattr(body, name) is not None]
     if len(chosen) + body.all != 1:
         msg = "give exactly one of node_type, node_id, key, or all: true"
-        raise HTTPException(422, [{"loc": ["body"], "msg": msg, "type": "value_error"}])
+        raise unprocessable(("body",), msg)
     await run_in_threadpool(
         _known_workflow, request, engine, principal.tenant_id, app_id, workflow_id
     )
@@ -190,13 +189,9 @@ async def cleanup(
     return CacheCleaned(removed=await run_in_threadpool(_backend(request).cleanup))
 
 
-Days = Annotated[int, Query(ge=1, le=MAX_DAYS, description="Days back from now (default 7).")]
-
-
-def _flushed_window(request: Request, engine: Engine, days: int) -> Window:
+def _flush(request: Request, engine: Engine) -> None:
     counters: CacheCounters = request.app.state.cache_counters
     counters.flush(engine)  # this process's latest counts; others flush every few seconds
-    return make_window(days, None, None, default_days=7)
 
 
 def _known_workflow(
@@ -222,9 +217,9 @@ def cache_statistics(
     request: Request,
     principal: CanRead,
     engine: DbEngine,
-    days: Days = 7,
+    window: WeekWindow,
 ) -> CacheStatistics:
-    window = _flushed_window(request, engine, days)
+    _flush(request, engine)
     with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, _):
         return read_statistics(
             conn, _backend(request), principal.tenant_id, app_id, workflow_id, window
@@ -243,9 +238,9 @@ def cache_top_nodes(
     request: Request,
     principal: CanRead,
     engine: DbEngine,
-    days: Days = 7,
+    window: WeekWindow,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> CacheTopNodes:
-    window = _flushed_window(request, engine, days)
+    _flush(request, engine)
     with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, _):
         return read_top_nodes(conn, principal.tenant_id, app_id, workflow_id, window, limit)

@@ -4,18 +4,17 @@ volume."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from flowscope.api.deps import CanRead, DbEngine, workflow_scope
+from flowscope.api.window import MonthWindow, WeekWindow
 from flowscope.performance.nodes import read_bottlenecks, read_nodes
 from flowscope.performance.overview import read_workflow_overview
 from flowscope.performance.run_path import read_critical_path
 from flowscope.performance.summary import read_summary
 from flowscope.performance.trends import read_trends
-from flowscope.performance.window import MAX_DAYS, BadWindow, Window, make_window
 from flowscope.rollups.read import Filters
 from flowscope.schemas.performance import (
     BottleneckList,
@@ -29,16 +28,6 @@ from flowscope.store.engine import read_transaction
 
 router = APIRouter(prefix="/api/v1", tags=["performance"])
 
-Days = Annotated[
-    int | None,
-    Query(ge=1, le=MAX_DAYS, description="Window: this many days back from now (default 7)."),
-]
-Start = Annotated[
-    datetime | None, Query(description="Window start instead of `days` (rounded down to the hour).")
-]
-End = Annotated[
-    datetime | None, Query(description="Window end (default now; rounded up to the hour).")
-]
 Version = Annotated[str | None, Query(description="Only runs of this workflow version.")]
 Trigger = Annotated[str | None, Query(description="Only runs with this triggered_from.")]
 
@@ -48,35 +37,6 @@ def _filters(workflow_version: Version = None, triggered_from: Trigger = None) -
 
 
 AnyFilters = Annotated[Filters, Depends(_filters)]
-
-
-def _window(days: int | None, start: datetime | None, end: datetime | None, default: int) -> Window:
-    try:
-        return make_window(days, start, end, default_days=default)
-    except BadWindow as exc:
-        raise HTTPException(
-            422, [{"loc": ["query", exc.field], "msg": str(exc), "type": "value_error"}]
-        ) from None
-
-
-def _week(days: Days = None, start: Start = None, end: End = None) -> Window:
-    return _window(days, start, end, 7)
-
-
-def _month(
-    days: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_DAYS, description="Window: this many days back (default 30)."),
-    ] = None,
-    start: Start = None,
-    end: End = None,
-) -> Window:
-    return _window(days, start, end, 30)
-
-
-WeekWindow = Annotated[Window, Depends(_week)]
-"""`days` (default 7) or `start`/`end`, as a Window; 422 naming the parameter."""
-MonthWindow = Annotated[Window, Depends(_month)]
 
 
 _WORKFLOW = "/apps/{app_id}/workflows/{workflow_id}/performance"

@@ -10,11 +10,13 @@ from sqlalchemy import Engine
 
 from flowscope.api.body import parse_body, read_body
 from flowscope.api.deps import AppSettings, CanIngest, CanRead, DbEngine, Prices, workflow_scope
-from flowscope.ingestion.ingest import IngestRejected, PreparedBatch, prepare_batch, write_batch
+from flowscope.api.errors import unprocessable
+from flowscope.ingestion.ingest import PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
-from flowscope.runs.rows import raw_time_order_errors
+from flowscope.runs.rows import raw_time_order_problems
 from flowscope.schemas import RUN_BATCH_CREATE, IngestResult, Page, RunPublic, RunStatus
+from flowscope.schemas.common import problem_details
 from flowscope.schemas.runs import RunSummaryPublic
 from flowscope.store.engine import read_transaction, write_transaction
 
@@ -30,25 +32,23 @@ _BATCH_BODY = {
 }
 
 
+def _backwards(payload: object) -> list[dict[str, object]]:
+    return problem_details(raw_time_order_problems(payload), "body")
+
+
 def _prepare(body: bytes, prices: PriceBook, max_runs: int) -> PreparedBatch:
-    """Parse and prepare a batch: all the CPU work, done outside the write transaction."""
-    batch = parse_body(RUN_BATCH_CREATE, body, raw_time_order_errors)
+    """Parse and prepare a batch: all the CPU work, done outside the write transaction.
+    Ingestion's IngestRejected becomes a 422 in flowscope.api.errors."""
+    batch = parse_body(RUN_BATCH_CREATE, body, _backwards)
     if len(batch["runs"]) > max_runs:
-        loc = ["body", "runs"]
         msg = f"at most {max_runs} runs per request"
-        raise HTTPException(422, [{"loc": loc, "msg": msg, "type": "too_long"}])
-    try:
-        return prepare_batch(batch["runs"], prices=prices)
-    except IngestRejected as exc:
-        raise HTTPException(422, exc.errors) from None
+        raise unprocessable(("body", "runs"), msg, "too_long")
+    return prepare_batch(batch["runs"], prices=prices)
 
 
 def _write(engine: Engine, tenant_id: int, batch: PreparedBatch) -> IngestResult:
-    try:
-        with write_transaction(engine) as conn:
-            return write_batch(conn, tenant_id, batch)
-    except IngestRejected as exc:
-        raise HTTPException(422, exc.errors) from None
+    with write_transaction(engine) as conn:
+        return write_batch(conn, tenant_id, batch)
 
 
 @router.post(
@@ -97,20 +97,10 @@ def list_runs(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> Page[RunSummaryPublic]:
     if limit > settings.page_size_max:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["query", "limit"],
-                    "msg": f"limit must be at most {settings.page_size_max}",
-                    "type": "less_than_equal",
-                }
-            ],
-        )
+        msg = f"limit must be at most {settings.page_size_max}"
+        raise unprocessable(("query", "limit"), msg, "less_than_equal")
     with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         try:
             return read_runs(conn, workflow_pk, status=status, limit=limit, cursor=cursor)
         except BadCursor as exc:
-            raise HTTPException(
-                422, [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
-            ) from None
+            raise unprocessable(("query", "cursor"), str(exc)) from None

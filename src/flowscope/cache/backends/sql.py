@@ -164,4 +164,4 @@ class SQLBackend:
 
 
 def _mark(conn: Connection) -> str:
-    return dialect.placeholders(conn, 1)
+    return dialect.mark(conn)
