@@ -120,6 +120,14 @@ def test_graph_errors(client: TestClient, make_key: KeyFactory) -> None:
     future = b"kind: app\nversion: 1.0.0\nworkflow:\n  graph:\n    nodes: []\n    edges: []\n"
     response = client.put(f"{BASE}/graph", content=future, headers=yaml)
     assert response.status_code == 422 and "1.0.0" in response.text
+    # Nested aliases (a title of 9**6 values from 400 bytes) are refused before they grow.
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 6)]
+    bomb += ["kind: app", "version: 0.1.5", "workflow:", "  graph:", "    edges: []"]
+    bomb += ["    nodes: [{id: a, data: {type: start, title: *a5}}]"]
+    response = client.put(f"{BASE}/graph", content="\n".join(bomb).encode(), headers=yaml)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"].startswith("YAML aliases expand to more than")
     text = {"Content-Type": "text/plain", **auth(key)}
     assert client.put(f"{BASE}/graph", content=b"x", headers=text).status_code == 415
     read = make_key("read")

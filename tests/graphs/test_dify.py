@@ -188,6 +188,20 @@ edges:
 """
 
 
+def _alias_bomb(levels: int) -> str:
+    """Nested anchors, nine aliases per level ("billion laughs"): 9**levels values when
+    expanded, from a few hundred bytes; the last level is a node's title."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    graph = f"nodes:\n- {{id: a, type: custom, data: {{type: start, title: *a{levels - 1}}}}}\nedges: []"
+    return "\n".join(lines) + "\n" + dsl(graph)
+
+
+# Six levels (531,441 values) stays small enough to show the old parser accepting it; the
+# issue's nine (387 million) got a server OOM-killed.
+ALIAS_BOMB = _alias_bomb(6)
+
+
 @pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "0.3.1", "0.4.0", "0.5.0", "0.6.12", "0.6"])
 def test_supported_versions(version: str) -> None:
     graph = parse_dify_dsl(dsl(TWO_NODES, version))
@@ -210,7 +224,11 @@ def test_yaml_dates_and_nan_stay_json_safe() -> None:
         (dsl(TWO_NODES, "0.7.0"), "reads 0.1.x to 0.6.x"),
         (dsl(TWO_NODES, "0.0.9"), "unsupported DSL version '0.0.9'"),
         (dsl(TWO_NODES, "latest"), "unsupported DSL version 'latest'"),
-        (dsl(TWO_NODES).replace("version: 0.1.5\n", ""), "no DSL version"),
+        (dsl(TWO_NODES, "[0.1, 0.2]"), "version: must be a string like"),
+        (dsl(TWO_NODES.replace("title: A", "title: [1, 2]")), "data.title ('a'): must be text"),
+        ("kind: [" + ", ".join(["x" * 100] * 1000) + "]\n", "kind: expected 'app', got ['xx"),
+        ("a: &a [1, *a]\nversion: 0.1.5\n", "an alias refers to itself"),
+        (ALIAS_BOMB, "YAML aliases expand to more than 100000 extra values"),
         (dsl(TWO_NODES).replace("kind: app", "kind: dataset"), "kind: expected 'app'"),
         ("kind: app\nversion: 0.1.0\napp: {mode: workflow}\n", "no workflow.graph"),
         (dsl("nodes: {a: 1}"), "workflow.graph.nodes: must be a list"),
@@ -232,6 +250,19 @@ def test_refusals(text: str, message: str) -> None:
     with pytest.raises(GraphError) as caught:
         parse_dify_dsl(text)
     assert message in str(caught.value)
+    assert len(str(caught.value)) < 500  # whatever the size of what was refused
+
+
+def test_an_export_without_version_is_read_as_dify_reads_it() -> None:
+    """Dify's AppDslService imports a DSL without `version` as 0.1.0."""
+    graph = parse_dify_dsl(dsl(TWO_NODES).replace("version: 0.1.5\n", ""))
+    assert graph.dsl_version == "0.1.0" and set(graph.nodes) == {"a", "b"}
+
+
+def test_a_few_aliases_are_fine() -> None:
+    shared = TWO_NODES.replace("outputs: []", "outputs: &out [{variable: x}], again: *out")
+    config = parse_dify_dsl(dsl(shared)).nodes["b"].config
+    assert config["outputs"] == config["again"] == [{"variable": "x"}]
 
 
 def test_chat_app_without_workflow() -> None:
@@ -244,7 +275,7 @@ def test_yaml_alias_bomb_is_refused() -> None:
     lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
     body = TWO_NODES.replace("outputs: []", "outputs: [], bomb: *l9")
-    with pytest.raises(GraphError, match="configs too large"):
+    with pytest.raises(GraphError, match="YAML aliases expand to more than"):
         parse_dify_dsl("\n".join(lines) + "\n" + dsl(body))
 
 

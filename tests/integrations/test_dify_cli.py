@@ -162,4 +162,4 @@ def test_import_dify_app_registers_the_graph(db_url: str, tmp_path: Path) -> Non
     neutral = tmp_path / "graph.json"
     neutral.write_text('{"nodes": [{"id": "a", "type": "llm"}], "edges": []}')
     refused = invoke(db_url, "dify-app", str(neutral), "--app", "a", "--workflow", "w")
-    assert refused.exit_code == 1 and "no DSL version" in refused.output
+    assert refused.exit_code == 1 and "no workflow.graph" in refused.output

@@ -8,6 +8,7 @@ docs/dify-dsl.md for the keys each node type carries.
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +45,7 @@ def parse_dify_dsl(text: str | bytes) -> WorkflowGraph:
         raise GraphError(f"a Dify DSL file must be a YAML mapping, not {type(doc).__name__}")
     kind = doc.get("kind")
     if kind is not None and kind != "app":
-        raise GraphError(f"kind: expected 'app', got {kind!r}")
+        raise GraphError(f"kind: expected 'app', got {_shown(kind)}")
     version = _version(doc.get("version"))
     raw_nodes, raw_edges = _graph_lists(doc)
     check_size(len(raw_nodes), len(raw_edges))
@@ -80,9 +81,21 @@ def parse_dify_dsl(text: str | bytes) -> WorkflowGraph:
     return WorkflowGraph.build(nodes, edges, format="dify-dsl", dsl_version=version)
 
 
+MAX_ALIAS_NODES = 100_000
+"""How many nodes YAML aliases (`*name`) may add to a document when expanded. A few kilobytes
+of nested aliases ("billion laughs") expand to billions of values; real exports use few
+aliases or none, so a file without them is bounded by the body size alone."""
+
+
 def _load(text: str | bytes) -> Any:
+    """The document, composed first (aliases stay shared nodes) and measured, then built."""
+    loader = _Loader(text)  # a safe loader: plain data only
     try:
-        return yaml.load(text, Loader=_Loader)  # a safe loader: plain data only
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_aliases(node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -92,13 +105,58 @@ def _load(text: str | bytes) -> Any:
         raise GraphError(f"not valid YAML: {exc}") from None
     except RecursionError:
         raise GraphError("not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node) -> None:
+    """Refuse a document whose aliases would add more than MAX_ALIAS_NODES nodes: each node's
+    expanded size is computed once (by identity), so this costs one pass over the composed
+    nodes whatever the expansion."""
+    expanded: dict[int, int] = {}
+    open_nodes: set[int] = set()  # being measured: met again below itself, it is recursive
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in expanded:
+            continue
+        children = _children(node)
+        if children and not children_done:
+            if id(node) in open_nodes:
+                raise GraphError("not valid YAML for a graph: an alias refers to itself")
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in expanded)
+            continue
+        open_nodes.discard(id(node))
+        distinct += 1
+        expanded[id(node)] = 1 + sum(expanded[id(child)] for child in children)
+        if expanded[id(node)] - distinct > MAX_ALIAS_NODES:
+            raise GraphError(
+                f"YAML aliases expand to more than {MAX_ALIAS_NODES} extra values: "
+                "export the app again without anchors"
+            )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+DEFAULT_VERSION = "0.1.0"
+"""The version of an export without a `version` key, as Dify itself reads it
+(api/services/app_dsl_service.py: `data.get("version", "0.1.0")`)."""
 
 
 def _version(raw: Any) -> str:
     if raw is None:
-        raise GraphError(
-            f"no DSL version: the top-level `version` key is missing ({SUPPORTED_VERSIONS})"
-        )
+        return DEFAULT_VERSION
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise GraphError(f"version: must be a string like '0.1.5', not {_shown(raw)}")
     # An unquoted `version: 0.6` arrives as a float.
     version = str(raw)
     match = _VERSION.fullmatch(version)
@@ -140,6 +198,8 @@ def _node(
     if not isinstance(node_type, str) or not node_type:
         raise GraphError(f"{where} ({node_id!r}): no data.type")
     title = data.get("title")
+    if title is not None and (isinstance(title, bool) or not isinstance(title, str | int | float)):
+        raise GraphError(f"{where}.data.title ({node_id!r}): must be text, not {_shown(title)}")
     config = {k: v for k, v in data.items() if k not in _LAYOUT_KEYS}
     # Newer exports say `parentId`; 0.1.x children only carry iteration_id / loop_id in data.
     parent = next(
@@ -158,6 +218,17 @@ def _node(
 def _id(raw: Any, where: str) -> str:
     """Ids as strings: an export may carry `1720000000000` unquoted, which YAML reads as int."""
     if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
-        shown = "missing" if raw is None else repr(raw)
+        shown = "missing" if raw is None else _shown(raw)
         raise GraphError(f"{where}: must be a non-empty string or number, not {shown}")
     return str(raw)
+
+
+def _shown(value: Any) -> str:
+    """A value in an error message, cut short whatever its size."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()  # Python 3.11 takes no limits in the constructor
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlist = _REPR.maxdict = 4
+_REPR.maxlevel = 2

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 
 from flowscope import catalog
 from flowscope.advisor.generate import generate_recommendations
@@ -86,6 +88,19 @@ def _graph_public(
     )
 
 
+def _parse_graph(body: bytes, as_json: bool) -> WorkflowGraph:
+    try:
+        if as_json:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise HTTPException(400, f"body is not valid JSON: {exc}") from None
+            return parse_json_graph(data)
+        return parse_dify_dsl(body)
+    except GraphError as exc:
+        raise unprocessable(("body",), str(exc), "value_error.graph") from None
+
+
 @router.put(
     f"{_WORKFLOW}/graph",
     response_model=GraphPublic,
@@ -116,23 +131,27 @@ async def put_graph(
     body = await read_body(request, settings.max_body_bytes, also=YAML_TYPES)
     if not body.strip():
         raise HTTPException(400, "request body is empty: send a Dify DSL file or a JSON graph")
-    try:
-        if is_json(media_type(request)):
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise HTTPException(400, f"body is not valid JSON: {exc}") from None
-            graph = parse_json_graph(data)
-        else:
-            graph = parse_dify_dsl(body)
-    except GraphError as exc:
-        raise unprocessable(("body",), str(exc), "value_error.graph") from None
+    # Parsing a large file takes a while: off the event loop, so other requests go on.
+    graph = await run_in_threadpool(_parse_graph, body, is_json(media_type(request)))
     version = workflow_version or ""
     now = now_us()
-    with write_transaction(engine) as conn:
-        pks = catalog.ensure_workflows(conn, principal.tenant_id, [(app_id, workflow_id)], now)
-        write_graph(conn, pks[(app_id, workflow_id)], graph, now, version)
+    await run_in_threadpool(
+        _store_graph, engine, principal.tenant_id, (app_id, workflow_id), graph, version, now
+    )
     return _graph_public(app_id, workflow_id, version, graph, now)
+
+
+def _store_graph(
+    engine: Engine,
+    tenant_id: int,
+    workflow: tuple[str, str],
+    graph: WorkflowGraph,
+    version: str,
+    now: int,
+) -> None:
+    with write_transaction(engine) as conn:
+        pks = catalog.ensure_workflows(conn, tenant_id, [workflow], now)
+        write_graph(conn, pks[workflow], graph, now, version)
 
 
 @router.get(
