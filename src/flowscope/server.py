@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -17,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from flowscope import __version__, web
 from flowscope.advisor.thresholds import make_thresholds
 from flowscope.api import errors
+from flowscope.api.body import refuse_nul_in_params
 from flowscope.api.routes import (
     advisor,
     apps,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_in_params)],
     )
     app.state.settings = settings
     effective_policy(CachePolicy(), settings.cache_ttl_seconds)  # a bad default fails here

@@ -190,3 +190,44 @@ def test_too_many_runs_in_one_request_is_422(db_url: str, key: str, make_key: Ke
             ).status_code
             == 200
         )
+
+
+def test_nul_characters_are_named_not_a_server_error(
+    client: TestClient, key: str, make_key: KeyFactory
+) -> None:
+    """PostgreSQL cannot store NUL; it was a 500, which the SDK retried forever (D2)."""
+    body = batch(run("ok", [node("n0")]), run("bad", [llm("n1", title="a\x00b")], error="e\x00"))
+    response = client.post("/api/v1/runs", json=body, headers=auth(key))
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert [e["loc"] for e in detail] == [
+        ["body", "runs", 1, "error"],
+        ["body", "runs", 1, "node_executions", 0, "title"],
+    ]
+    assert {e["type"] for e in detail} == {"string_nul"}
+    assert stored_runs(client, make_key) == 0
+    # An escaped backslash before u0000 is text, not a NUL.
+    text = orjson.dumps(batch(run("fine", [llm("n1", title="C:\\u0000")])))
+    headers = {**auth(key), "Content-Type": "application/json"}
+    assert client.post("/api/v1/runs", content=text, headers=headers).status_code == 200
+
+
+def test_nul_characters_in_parameters_and_small_bodies(
+    client: TestClient, key: str, make_key: KeyFactory
+) -> None:
+    reader = make_key("read")
+    response = client.get("/api/v1/runs/a%00b", headers=auth(reader))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "run_id"]
+    response = client.get("/api/v1/apps/a/workflows?triggered_from=%00", headers=auth(reader))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "triggered_from"]
+    lookup = {"app_id": "a", "workflow_id": "w", "node_id": "n\x00", "node_type": "code"}
+    response = client.post("/api/v1/cache/lookup", json={**lookup, "inputs": {}}, headers=auth(key))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "node_id"]
+    admin = make_key("admin")
+    response = client.post(
+        "/api/v1/keys", json={"name": "x\x00", "role": "read"}, headers=auth(admin)
+    )
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "name"]

@@ -91,6 +91,25 @@ def test_a_json_trace_becomes_a_run(client: TestClient, make_key: KeyFactory) ->
     assert run["total_tokens"] == 1100
 
 
+def test_nul_characters_in_spans_are_stored_as_replacement_characters(
+    client: TestClient, make_key: KeyFactory
+) -> None:
+    """A trace is not refused for a NUL (PostgreSQL cannot store it; it was a 500, D2)."""
+    key, reader = make_key("ingest"), make_key("read")
+    trace_id, spans = workflow_trace()
+    spans[2]["name"] = "look\x00up"
+    for attribute in spans[2]["attributes"]:
+        attribute["value"] = {"stringValue": "look\x00up"}  # gen_ai.tool.name
+    spans[1]["status"] = {"code": 2, "message": "bad\x00thing"}
+    response = post_json(client, key, request(spans))
+    assert response.status_code == 200, response.text
+    run = client.get(f"/api/v1/runs/{trace_id}", headers=auth(reader)).json()
+    names = {n["node_id"] for n in run["node_executions"]}
+    assert "look\ufffdup" in names
+    (chat,) = [n for n in run["node_executions"] if n["node_id"] == "chat"]
+    assert chat["error"] == "bad\ufffdthing"
+
+
 def test_protobuf_and_gzip_and_the_api_key_header(client: TestClient, make_key: KeyFactory) -> None:
     key = make_key("ingest")
     trace_id, spans = workflow_trace()

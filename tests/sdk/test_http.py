@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -19,7 +20,7 @@ from tests.servers import free_port
 NODES_PER_RUN = 3
 
 
-def record(rec: Recorder, run_id: str, workflow_id: str = "triage", **node_fields: int) -> None:
+def record(rec: Recorder, run_id: str, workflow_id: str = "triage", **node_fields: Any) -> None:
     with rec.run("support-bot", workflow_id, run_id=run_id) as run:
         with run.node("retrieve", "knowledge-retrieval", **node_fields):
             pass
@@ -109,25 +110,31 @@ def test_rejected_runs_are_set_aside_and_the_rest_of_the_batch_stored(
     ) as rec:
         record(rec, "taken")
         assert rec.flush()
-        # One batch: invalid by the schema, valid, taken by another workflow, valid.
+        # One batch: invalid by the schema, valid, taken by another workflow, valid, and a NUL
+        # character PostgreSQL cannot store (it was a 500, retried forever).
         record(rec, "bad-field", retry_count=-1)
         record(rec, "good-1")
         record(rec, "taken", workflow_id="other")
         record(rec, "good-2")
+        record(rec, "nul", title="a\x00b")
         assert rec.flush()
-        assert (rec.stats.sent, rec.stats.rejected, rec.stats.spooled) == (3, 2, 0)
+        assert (rec.stats.sent, rec.stats.rejected, rec.stats.spooled) == (3, 3, 0)
 
     assert counts(engine) == (3, 3 * NODES_PER_RUN)
     stored_run(engine, tenant_id, "good-1")
     stored_run(engine, tenant_id, "good-2")
     lines = [orjson.loads(line) for line in (tmp_path / REJECTED_FILE).read_bytes().splitlines()]
-    assert [(line["run"]["id"], line["run"]["workflow_id"]) for line in lines] == [
+    rejected = {line["run"]["id"]: line for line in lines}
+    assert {(i, line["run"]["workflow_id"]) for i, line in rejected.items()} == {
         ("bad-field", "triage"),
+        ("nul", "triage"),
         ("taken", "other"),
-    ]
-    assert lines[0]["errors"][0]["loc"][-1] == "retry_count"
-    assert lines[1]["errors"][0]["loc"][-1] == "workflow_id"
-    assert len(lines[1]["run"]["node_executions"]) == NODES_PER_RUN
+    }
+    assert rejected["bad-field"]["errors"][0]["loc"][-1] == "retry_count"
+    assert rejected["nul"]["errors"][0]["loc"][-1] == "title"
+    assert rejected["nul"]["errors"][0]["type"] == "string_nul"
+    assert rejected["taken"]["errors"][0]["loc"][-1] == "workflow_id"
+    assert len(rejected["taken"]["run"]["node_executions"]) == NODES_PER_RUN
 
 
 def test_a_refused_key_spools_until_a_good_one_replays(
@@ -147,7 +154,7 @@ def test_a_refused_key_spools_until_a_good_one_replays(
         record(rec, "r2")
         assert rec.flush()
         assert (rec.stats.sent, rec.stats.spooled) == (0, 2)
-    assert any("refused the API key" in r.getMessage() for r in caplog.records)
+    assert any("refused the runs" in r.getMessage() for r in caplog.records)
     assert counts(engine) == (0, 0)
 
     with Recorder(url=url, api_key=make_key("ingest"), spool_dir=tmp_path) as fixed:

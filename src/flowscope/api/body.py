@@ -16,7 +16,7 @@ from fastapi import HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
 from flowscope.api.errors import invalid
-from flowscope.schemas.common import error_details
+from flowscope.schemas.common import NUL_ESCAPE, error_details, nul_details
 
 T = TypeVar("T")
 
@@ -86,17 +86,50 @@ def parse_body(
     if not body.strip():
         raise HTTPException(400, "request body is empty: send a JSON document")
     try:
-        return schema.validate_json(body)
+        parsed = schema.validate_json(body)
     except ValidationError as exc:
         detail = error_details(exc, "body")
         invalid_json = [e for e in detail if e["type"] == "json_invalid"]
         if invalid_json:
             raise HTTPException(400, f"body is not valid JSON: {invalid_json[0]['msg']}") from None
+        payload = _payload(body)
         if more_errors is not None:
-            try:
-                payload = orjson.loads(body)
-            except orjson.JSONDecodeError:  # NaN and Infinity literals: pydantic named them
-                payload = None
             detail += more_errors(payload)
-            detail.sort(key=lambda e: [str(part) for part in e["loc"]])
+        if NUL_ESCAPE in body:
+            detail += nul_details(payload, "body")
+        detail.sort(key=lambda e: [str(part) for part in e["loc"]])
         raise invalid(detail) from None
+    if NUL_ESCAPE in body:  # rare: one byte search keeps the common case free
+        detail = nul_details(_payload(body), "body")
+        if detail:
+            raise invalid(detail)
+    return parsed
+
+
+def _payload(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # NaN and Infinity literals: pydantic named them
+        return None
+
+
+async def refuse_nul_in_params(request: Request) -> None:
+    """Every route's dependency: 422 for a NUL character in a path or query parameter."""
+    detail = [
+        *nul_details(dict(request.path_params), "path"),
+        *nul_details(dict(request.query_params), "query"),
+    ]
+    if detail:
+        raise invalid(detail)
+
+
+async def refuse_nul_in_body(request: Request) -> None:
+    """The dependency of routes whose small JSON body FastAPI parses into a model (the body
+    is read once and shared): 422 naming each string with a NUL character. Bulk bodies are
+    checked by `parse_body`; OTLP strings are cleaned in the mapping."""
+    if is_json(media_type(request)):
+        body = await request.body()
+        if NUL_ESCAPE in body:
+            detail = nul_details(_payload(body), "body")
+            if detail:
+                raise invalid(detail)

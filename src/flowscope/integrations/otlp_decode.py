@@ -226,7 +226,7 @@ def decode_request(request: ExportTraceServiceRequest) -> Decoded:
     for resource_spans in request.resource_spans:
         resource, _ = _kept(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name[:_MAX_TEXT]
+            scope = _clean(scope_spans.scope.name[:_MAX_TEXT])
             for span in scope_spans.spans:
                 record = _record(span, resource, out)
                 if record is not None:
@@ -261,7 +261,7 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
         "t": trace_id.hex(),
         "s": span_id.hex(),
         "p": parent_id.hex() if parent_id and any(parent_id) else None,
-        "name": (span.name or "span")[:MAX_ID],
+        "name": _clean((span.name or "span")[:MAX_ID]),
         "start": start,
         "end": end or None,
         "a": attributes,
@@ -270,7 +270,7 @@ def _record(span: Any, resource: dict[str, Any], out: Decoded) -> dict[str, Any]
     if error:
         record["err"] = True
     if message:
-        record["msg"] = message[:MAX_ERROR]
+        record["msg"] = _clean(message[:MAX_ERROR])
     if input_hash:
         record["h"] = input_hash
     if span.flags & _PARENT_IS_REMOTE == _PARENT_IS_REMOTE:
@@ -293,7 +293,7 @@ def _kept(attributes: Any) -> tuple[dict[str, Any], str | None]:
         elif key in INVOCATION_PARAMETERS:
             model = _json_object(kv.value.string_value).get("model")
             if isinstance(model, str) and model:
-                kept[f"{key}.model"] = model[:_MAX_TEXT]
+                kept[f"{key}.model"] = _clean(model[:_MAX_TEXT])
         elif key in HASHED_INPUTS and raw_input is None:
             raw_input = kv.value
     if raw_input is None:
@@ -323,7 +323,7 @@ def _keep_metadata(text: str, kept: dict[str, Any]) -> None:
         for key, value in source.items():
             if key in METADATA_KEYS and f"metadata.{key}" not in kept:
                 if isinstance(value, str):
-                    kept[f"metadata.{key}"] = value[:_MAX_TEXT]
+                    kept[f"metadata.{key}"] = _clean(value[:_MAX_TEXT])
                 elif isinstance(value, int | float | bool):
                     kept[f"metadata.{key}"] = value
 
@@ -338,11 +338,18 @@ def _json_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _clean(text: str) -> str:
+    """Text as PostgreSQL can store it: NUL characters (which no instrumentation means to
+    send, and which PostgreSQL refuses) become U+FFFD, the replacement character. A trace is
+    never refused for them: the exporter could not do better on a retry."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _scalar(kv: KeyValue) -> Any:
     value = kv.value
     which = value.WhichOneof("value")
     if which == "string_value":
-        return value.string_value[:_MAX_TEXT]
+        return _clean(value.string_value[:_MAX_TEXT])
     if which == "int_value":
         return value.int_value
     if which == "double_value":

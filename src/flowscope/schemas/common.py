@@ -41,6 +41,32 @@ def problem_details(problems: Iterable[Problem], *prefix: str | int) -> list[dic
     ]
 
 
+NUL_ESCAPE = b"\\u0000"
+"""The only way a JSON document carries a NUL character: most bodies never contain it, so
+one byte search tells whether to look further."""
+NUL_MESSAGE = "text may not contain NUL (\\u0000) characters: PostgreSQL cannot store them"
+
+
+def nul_details(payload: Any, *prefix: str | int, limit: int = 20) -> list[dict[str, Any]]:
+    """A `detail` item for each string (or object key) of a parsed JSON document holding a
+    NUL character, located under `prefix`; at most `limit`."""
+    found: list[dict[str, Any]] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(payload, tuple(prefix))]
+    while stack and len(found) < limit:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                found.append({"loc": list(loc), "msg": NUL_MESSAGE, "type": "string_nul"})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    found.append({"loc": list(loc), "msg": NUL_MESSAGE, "type": "string_nul"})
+                stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(value))
+    return sorted(found, key=lambda e: [str(part) for part in e["loc"]])
+
+
 class Page(BaseModel, Generic[T]):
     """The envelope of every list endpoint: a page of items and the cursor of the next one."""
 

@@ -138,11 +138,18 @@ class HttpTransport:
         reason = f"HTTP {status} from {self.destination}: {response.text[:500]}"
         if status == 429 or status >= 500:
             return reason, _retry_after(response)
-        if status in (401, 403) and not self._auth_failing:
-            # Once per outage: a wrong key is fixed by a human; the batches wait in the spool.
-            self._auth_failing = True
-            log.error("flowscope refused the API key (%s); spooling runs until it is fixed", reason)
-        return Outcome("keep", reason)
+        if status in (401, 403, 404):
+            if not self._auth_failing:
+                # Once per outage: a wrong key or URL is fixed by a human; batches wait in the
+                # spool meanwhile.
+                self._auth_failing = True
+                log.error("flowscope refused the runs (%s); spooling them until fixed", reason)
+            return Outcome("keep", reason)
+        if status == 408:
+            return reason, _retry_after(response)
+        # Any other 4xx will not change by sending the same runs again: halve the batch until
+        # the runs at fault stand alone, and set those aside as rejected.
+        return Outcome("split", reason)
 
     def close(self) -> None:
         self._client.close()

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from flowscope import catalog
 from flowscope.advisor.generate import generate_recommendations
 from flowscope.advisor.lifecycle import dismiss, read_recommendation, read_recommendations
-from flowscope.api.body import is_json, media_type, read_body
+from flowscope.api.body import is_json, media_type, read_body, refuse_nul_in_body
 from flowscope.api.deps import (
     AppSettings,
     CanRead,
@@ -203,6 +203,7 @@ def list_recommendations(
 
 @router.post(
     _RECOMMENDATIONS,
+    dependencies=[Depends(refuse_nul_in_body)],
     response_model=GenerateResult,
     summary="Generate (or regenerate) a workflow's recommendations over the last days",
     responses=_NOT_FOUND,
@@ -253,6 +254,7 @@ def get_recommendation(
 
 @router.post(
     f"{_RECOMMENDATIONS}/{{recommendation_id}}/dismiss",
+    dependencies=[Depends(refuse_nul_in_body)],
     response_model=RecommendationDetail,
     summary="Dismiss a recommendation, recording who (the key's name), when and why",
     responses=_NOT_FOUND,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from flowscope import catalog
+from flowscope.api.body import refuse_nul_in_body
 from flowscope.api.deps import CanIngest, CanRead, DbEngine, IsAdmin, workflow_scope
 from flowscope.api.errors import unprocessable
 from flowscope.api.window import WeekWindow
@@ -32,7 +33,7 @@ from flowscope.schemas.cache import (
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.timeutil import maybe_from_us, now_us
 
-router = APIRouter(prefix="/api/v1", tags=["cache"])
+router = APIRouter(prefix="/api/v1", tags=["cache"], dependencies=[Depends(refuse_nul_in_body)])
 _WORKFLOW = "/apps/{app_id}/workflows/{workflow_id}/cache"
 
 

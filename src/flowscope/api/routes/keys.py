@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 
+from flowscope.api.body import refuse_nul_in_body
 from flowscope.api.deps import DbEngine, IsAdmin
 from flowscope.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.tenancy import keys
 
-router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/api/v1/keys", tags=["keys"], dependencies=[Depends(refuse_nul_in_body)])
 
 
 @router.get("", response_model=Page[ApiKeyPublic], summary="The tenant's keys (never secrets)")
