@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 
 from flowscope.config import Settings
+from flowscope.limits import MAX_ROW_ID
 from flowscope.runs.pricing import PriceBook
 
 
@@ -31,3 +32,7 @@ def get_prices(request: Request) -> PriceBook:
 DbEngine = Annotated[Engine, Depends(get_engine)]
 Prices = Annotated[PriceBook, Depends(get_prices)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A stored row's id.")]
+"""The id of a key or a recommendation in a path: a number past the databases' BIGINT is a
+422, not a server error."""

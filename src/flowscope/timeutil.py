@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from flowscope.limits import EARLIEST_YEAR, LATEST_YEAR
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = EPOCH.toordinal()
 
@@ -37,6 +39,20 @@ def to_us(value: datetime) -> int:
         if offset is None:
             return micros
     return micros - (offset.days * 86_400 + offset.seconds) * 1_000_000 - offset.microseconds
+
+
+EARLIEST_US = to_us(datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC))
+LATEST_US = to_us(datetime(LATEST_YEAR + 1, 1, 1, tzinfo=UTC))
+"""Stored times are in [EARLIEST_US, LATEST_US): flowscope.limits says why."""
+OUT_OF_RANGE = f"must be between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31 (UTC)"
+
+
+def in_range(moment: datetime) -> bool:
+    """Whether a time may be stored (and read back as a date): one comparison of its year,
+    and the exact check only in the first and last years (a zone can move it across)."""
+    if EARLIEST_YEAR < moment.year < LATEST_YEAR:
+        return True
+    return EARLIEST_US <= to_us(moment) < LATEST_US
 
 
 def from_us(micros: int) -> datetime:

@@ -71,6 +71,44 @@ INVALID = [
         ["body", "runs", 0, "started_at"],
     ),
     ("bad timestamp", batch(run("r", started_at="yesterday")), ["body", "runs", 0, "started_at"]),
+    # Bounds (issue 15, D3, D4, D7): each of these was stored, then answered 500 or skewed
+    # every figure after it.
+    (
+        "a start in year 0 in UTC",
+        batch(run("r", started_at="0001-01-01T00:30:00+01:00")),
+        ["body", "runs", 0, "started_at"],
+    ),
+    (
+        "an end in year 10000 in UTC",
+        batch(run("r", finished_at="9999-12-31T23:30:00-01:00")),
+        ["body", "runs", 0, "finished_at"],
+    ),
+    (
+        "a node before 1970",
+        with_node(started_at="1969-12-31T23:59:59Z"),
+        ["body", "runs", 1, "node_executions", 0, "started_at"],
+    ),
+    (
+        "tokens past 64-bit sums",
+        with_node(prompt=2**40 + 1),
+        ["body", "runs", 1, "node_executions", 0, "prompt_tokens"],
+    ),
+    (
+        "a run total past int64",
+        batch(run("r", total_tokens=2**63)),
+        ["body", "runs", 0, "total_tokens"],
+    ),
+    (
+        "retries past a 32-bit column",
+        with_node(retry_count=2**40),
+        ["body", "runs", 1, "node_executions", 0, "retry_count"],
+    ),
+    (
+        "an elapsed time of 1e300 ms",
+        with_node(elapsed_ms=1e300),
+        ["body", "runs", 1, "node_executions", 0, "elapsed_ms"],
+    ),
+    ("a cost of 1e308", with_node(cost=1e308), ["body", "runs", 1, "node_executions", 0, "cost"]),
     ("empty batch", {"runs": []}, ["body", "runs"]),
     ("no runs key", {"run": []}, ["body", "runs"]),
 ]
@@ -231,3 +269,39 @@ def test_nul_characters_in_parameters_and_small_bodies(
         "/api/v1/keys", json={"name": "x\x00", "role": "read"}, headers=auth(admin)
     )
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+@pytest.mark.parametrize(
+    ("path", "loc"),
+    [
+        ("/api/v1/apps/a/workflows?start=0001-01-01T00:30:00%2B01:00", ["query", "start"]),
+        (
+            "/api/v1/apps/a/workflows/w/performance/summary?end=9999-12-31T23:30:00-01:00",
+            ["query", "end"],
+        ),
+        ("/api/v1/apps/a/workflows/w/cache/statistics?start=0001-01-01", ["query", "start"]),
+        (
+            f"/api/v1/apps/a/workflows/w/optimization/recommendations/{2**63}",
+            ["path", "recommendation_id"],
+        ),
+    ],
+)
+def test_windows_and_ids_out_of_range_are_named(
+    client: TestClient, make_key: KeyFactory, path: str, loc: list[str]
+) -> None:
+    response = client.get(path, headers=auth(make_key("admin")))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+def test_ids_and_windows_in_bodies_and_deletes(client: TestClient, make_key: KeyFactory) -> None:
+    admin = make_key("admin")
+    response = client.delete(f"/api/v1/keys/{2**64}", headers=auth(admin))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["path", "key_id"]
+    client.post("/api/v1/runs", json=batch(run("r1")), headers=auth(make_key("ingest")))
+    response = client.post(
+        "/api/v1/apps/support-bot/workflows/triage/optimization/recommendations",
+        json={"end": "9999-12-31T23:30:00-01:00"},
+        headers=auth(admin),
+    )
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "end"]

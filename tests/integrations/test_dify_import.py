@@ -225,7 +225,9 @@ def test_import_again_adds_nothing(engine: Engine, dify_url: str) -> None:
     reports: list[BatchReport] = []
     again = run_import(engine, dify_url, on_batch=reports.append)
     assert (again.totals.imported_runs, again.totals.node_executions) == (0, 0)
-    assert again.totals.refreshed_runs == 1  # the running run, re-read once per process
+    # The running run is re-read once per process, but it did not change: no update (it was
+    # counted as one, issue 15 item 7).
+    assert again.totals.refreshed_runs == 0
     assert stored(engine, RUNS) == before
     assert rollups(engine) == figures
     with read_transaction(engine) as conn:
@@ -238,6 +240,7 @@ def test_running_run_finishes_on_a_later_pass(engine: Engine, dify_url: str) -> 
     done = finish_running_run(dify_url)
     second = run_import(engine, dify_url)
     assert (second.totals.imported_runs, second.totals.node_executions) == (0, 1)
+    assert second.totals.refreshed_runs == 1
     found = stored(engine, [done])["running"]
     assert_matches(found, done)
     assert found is not None and found.total_tokens == 1180

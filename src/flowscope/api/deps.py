@@ -10,7 +10,7 @@ from fastapi import Depends, Header, HTTPException
 from sqlalchemy import Connection, Engine
 
 from flowscope import catalog
-from flowscope.appstate import AppSettings, DbEngine, Prices, get_engine
+from flowscope.appstate import AppSettings, DbEngine, Prices, RowId, get_engine
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.tenancy.credentials import (
     KeyRejected,
@@ -29,6 +29,7 @@ __all__ = [
     "DbEngine",
     "IsAdmin",
     "Prices",
+    "RowId",
     "get_principal",
     "require",
     "workflow_scope",

@@ -15,7 +15,7 @@ from flowscope.cli.options import database_url_option, json_option
 from flowscope.cli.output import fail, print_json
 from flowscope.cli.report import DEFAULT_TENANT, IsoDateTime, read_tenant_id
 from flowscope.config import Settings
-from flowscope.performance.window import MAX_DAYS, make_window
+from flowscope.performance.window import MAX_DAYS, BadWindow, make_window
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.advisor import RecommendationPublic
 from flowscope.store.engine import read_transaction, write_transaction
@@ -78,6 +78,11 @@ def advise(
     except ThresholdError as exc:
         fail(f"FLOWSCOPE_ADVISOR_THRESHOLDS: {exc}")
         return
+    try:
+        window = make_window(days, None, end, default_days=days)
+    except BadWindow as exc:
+        fail(f"--{exc.field}: {exc}")
+        return
     engine = open_database(database_url)
     statuses = ("active", "dismissed", "resolved") if status == "all" else (status,)
     try:
@@ -96,7 +101,7 @@ def advise(
                 result = generate_recommendations(
                     conn,
                     workflow_pk,
-                    make_window(days, None, end, default_days=days),
+                    window,
                     thresholds=thresholds,
                     prices=PriceBook(),
                     default_ttls=settings.cache_ttl_seconds,

@@ -26,7 +26,7 @@ from flowscope.runs.rows import (
     node_row,
     run_row,
     run_totals,
-    time_order_problems,
+    time_problems,
 )
 from flowscope.schemas.runs import IngestResult, NodeExecutionCreate, RunCreate
 from flowscope.store import dialect
@@ -182,7 +182,7 @@ class PreparedBatch:
 
 def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBatch:
     """Everything ingestion computes from the batch alone; raises IngestRejected."""
-    backwards = time_order_problems(runs)
+    backwards = time_problems(runs)
     if backwards:
         raise IngestRejected(backwards)
     position, latest = _dedupe(runs)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
@@ -37,8 +38,9 @@ from flowscope.integrations.import_cursors import (
     write_cursor,
 )
 from flowscope.problems import IngestRejected
+from flowscope.rollups.write import StoredRun, read_stored_runs
 from flowscope.runs.pricing import PriceBook
-from flowscope.runs.rows import time_order_problems
+from flowscope.runs.rows import time_problems
 from flowscope.schemas.runs import RUN_CREATE, RunCreate
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.store.rows import UNFINISHED
@@ -63,7 +65,7 @@ class BatchReport:
     rows_read: int  # new Dify runs read, skipped ones included (progress)
     imported_runs: int  # runs that were not in flowscope before
     node_executions: int  # node executions added, new runs' and refreshed runs' alike
-    refreshed_runs: int  # unfinished runs re-read and written again
+    refreshed_runs: int  # runs already stored that changed (an unfinished run that went on)
     skipped: tuple[SkippedRun, ...]
     caught_up: bool  # no newer run is waiting
 
@@ -194,7 +196,7 @@ class DifyImport:
         rest written again."""
         while True:
             try:
-                added_runs, added_nodes = self._write(batch)
+                added_runs, added_nodes, updated_runs = self._write(batch)
                 break
             except IngestRejected as exc:
                 batch = batch.without(_rejected(batch.write, exc))
@@ -207,25 +209,30 @@ class DifyImport:
             rows_read=batch.rows_read,
             imported_runs=added_runs,
             node_executions=added_nodes,
-            refreshed_runs=0 if batch.position else len(batch.write),
+            refreshed_runs=updated_runs,
             skipped=batch.skipped,
             caught_up=batch.caught_up,
         )
 
-    def _write(self, batch: _Batch) -> tuple[int, int]:
-        """(runs added, node executions added), with the cursor moved past the batch."""
+    def _write(self, batch: _Batch) -> tuple[int, int, int]:
+        """(runs added, node executions added, runs changed), with the cursor moved past the
+        batch."""
         expected = batch.expected
         with write_transaction(self._engine) as conn:
             lock_cursor(conn, self._tenant_id, self.source)
             if read_cursor(conn, self._tenant_id, self.source) != expected:
                 raise _CursorMoved
             run_ids = [run["id"] for run in batch.write]
-            before = _stored_node_counts(conn, self._tenant_id, run_ids)
+            before = _stored_runs(conn, self._tenant_id, run_ids)
             if batch.write:
                 ingest_runs(conn, self._tenant_id, batch.write, prices=self._prices)
-            after = _stored_node_counts(conn, self._tenant_id, run_ids)
-            added_runs = len(after.keys() - before.keys())
-            added_nodes = sum(after.values()) - sum(before.values())
+            counts = _stored_node_counts(conn, self._tenant_id, run_ids)
+            again = _stored_runs(conn, self._tenant_id, list(before))
+            added_runs = len(counts.keys() - before.keys())
+            added_nodes = sum(counts.values()) - sum(len(s.nodes) for s in before.values())
+            updated_runs = sum(
+                _content(stored) != _content(again[run_id]) for run_id, stored in before.items()
+            )
             done = batch.handled | {run["id"] for run in batch.read}
             unfinished = [rid for rid in expected.unfinished if rid not in done]
             unfinished += [run["id"] for run in batch.read if run["status"] in UNFINISHED]
@@ -236,7 +243,7 @@ class DifyImport:
                 imported_node_executions=expected.imported_node_executions + added_nodes,
             )
             write_cursor(conn, self._tenant_id, self.source, state, now_us())
-        return added_runs, added_nodes
+        return added_runs, added_nodes, updated_runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +294,7 @@ def checked_run(run_row: dict[str, Any], node_rows: list[dict[str, Any]]) -> Run
         run = RUN_CREATE.validate_python(raw)
     except ValidationError as exc:
         return SkippedRun(run_id, _reason(exc))
-    backwards = time_order_problems([run])
+    backwards = time_problems([run])
     if backwards:
         first = backwards[0]
         return SkippedRun(run_id, f"{'.'.join(map(str, first.in_run))}: {first.message}")
@@ -310,6 +317,29 @@ def _rejected(runs: Sequence[RunCreate], exc: IngestRejected) -> dict[int, Skipp
     if not rejected:
         raise exc
     return rejected
+
+
+def _stored_runs(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> dict[str, StoredRun]:
+    """The tenant's runs of these ids already stored, with their node rows."""
+    pks: dict[str, int] = {}
+    for start in range(0, len(run_ids), DEFAULT_BATCH_SIZE):
+        chunk = run_ids[start : start + DEFAULT_BATCH_SIZE]
+        rows = conn.execute(
+            select(WorkflowRun.run_id, WorkflowRun.id).where(
+                WorkflowRun.tenant_id == tenant_id, WorkflowRun.run_id.in_(chunk)
+            )
+        )
+        pks.update({run_id: pk for run_id, pk in rows})
+    by_pk = read_stored_runs(conn, sorted(pks.values()))
+    return {run_id: by_pk[pk] for run_id, pk in pks.items()}
+
+
+def _content(stored: StoredRun) -> tuple[object, ...]:
+    """What a stored run says, leaving out when it was written."""
+    run = stored.run._replace(created_at_us=0, updated_at_us=0)
+    nodes = sorted(stored.nodes, key=lambda node: node.id)
+    # Details as data: a merge may write the same object with its keys in another order.
+    return (run, [(node[:-1], orjson.loads(node.details or "null")) for node in nodes])
 
 
 def _stored_node_counts(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> dict[str, int]:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flowscope.limits import MAX_WINDOW_DAYS
 from flowscope.schemas.performance import WindowPublic
-from flowscope.timeutil import DAY_US, HOUR_US, from_us, now_us, to_us
+from flowscope.timeutil import DAY_US, HOUR_US, OUT_OF_RANGE, from_us, in_range, now_us, to_us
 
 MAX_DAYS = MAX_WINDOW_DAYS
 
@@ -52,6 +52,9 @@ def make_window(
         raise BadWindow("days", f"days must be between 1 and {MAX_DAYS}, got {days}")
     if days is not None and start is not None:
         raise BadWindow("days", "give either days or start (with an optional end), not both")
+    for field, moment in (("start", start), ("end", end)):
+        if moment is not None and not in_range(moment):
+            raise BadWindow(field, f"{field} {OUT_OF_RANGE}")
     end_us = _ceil_hour(now_us() if now is None else now) if end is None else _ceil_hour(to_us(end))
     if start is None:
         return Window(end_us - (days or default_days) * DAY_US, end_us)

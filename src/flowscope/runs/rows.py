@@ -13,7 +13,7 @@ from flowscope.problems import Problem
 from flowscope.runs.pricing import PriceBook
 from flowscope.schemas.runs import NodeExecutionCreate, RunCreate
 from flowscope.store.rows import NodeRow, RunRow, elapsed_ms, status_rank
-from flowscope.timeutil import to_us
+from flowscope.timeutil import OUT_OF_RANGE, in_range, to_us
 
 _DATETIME: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 
@@ -57,43 +57,59 @@ DETAIL_FIELDS = (
 _BACKWARDS = "finished_at is before started_at"
 
 
-def time_order_problems(runs: Sequence[RunCreate]) -> list[Problem]:
-    """A problem for every run or node execution that finished before it started."""
+def time_problems(runs: Sequence[RunCreate]) -> list[Problem]:
+    """A problem for every time out of range (flowscope.limits), and for every run or node
+    execution that finished before it started."""
     problems: list[Problem] = []
     for i, run in enumerate(runs):
-        if _finished_before_start(run["started_at"], run.get("finished_at")):
-            problems.append(Problem(i, "finished_at", _BACKWARDS))
+        _check_times(problems, i, None, run["started_at"], run.get("finished_at"))
         for j, node in enumerate(run.get("node_executions", ())):
-            if _finished_before_start(node["started_at"], node.get("finished_at")):
-                problems.append(Problem(i, "finished_at", _BACKWARDS, node=j))
+            _check_times(problems, i, j, node["started_at"], node.get("finished_at"))
     return problems
 
 
-def raw_time_order_problems(payload: Any) -> list[Problem]:
-    """The same check over a raw JSON batch that failed validation (the error path only)."""
+def raw_time_problems(payload: Any) -> list[Problem]:
+    """The same checks over a raw JSON batch that failed validation (the error path only)."""
     problems: list[Problem] = []
     runs = payload.get("runs") if isinstance(payload, dict) else None
     for i, run in enumerate(runs if isinstance(runs, list) else []):
         if not isinstance(run, dict):
             continue
-        if _raw_before(run):
-            problems.append(Problem(i, "finished_at", _BACKWARDS))
+        _check_raw_times(problems, i, None, run)
         nodes = run.get("node_executions")
         for j, node in enumerate(nodes if isinstance(nodes, list) else []):
-            if isinstance(node, dict) and _raw_before(node):
-                problems.append(Problem(i, "finished_at", _BACKWARDS, node=j))
+            if isinstance(node, dict):
+                _check_raw_times(problems, i, j, node)
     return problems
 
 
-def _raw_before(item: dict[str, Any]) -> bool:
-    try:
-        started = _DATETIME.validate_python(item["started_at"])
-        finished = _DATETIME.validate_python(item["finished_at"])
-    except (KeyError, ValidationError):
-        return False
-    if started is None or finished is None:
-        return False
-    return _finished_before_start(started, finished)
+def _check_times(
+    problems: list[Problem],
+    run: int,
+    node: int | None,
+    started: datetime,
+    finished: datetime | None,
+) -> None:
+    if not in_range(started):
+        problems.append(Problem(run, "started_at", f"started_at {OUT_OF_RANGE}", node=node))
+    elif finished is not None and not in_range(finished):
+        problems.append(Problem(run, "finished_at", f"finished_at {OUT_OF_RANGE}", node=node))
+    elif _finished_before_start(started, finished):
+        problems.append(Problem(run, "finished_at", _BACKWARDS, node=node))
+
+
+def _check_raw_times(
+    problems: list[Problem], run: int, node: int | None, item: dict[str, Any]
+) -> None:
+    times = []
+    for name in ("started_at", "finished_at"):
+        try:
+            times.append(_DATETIME.validate_python(item.get(name)))
+        except ValidationError:  # pydantic named it already
+            return
+    started, finished = times
+    if started is not None:
+        _check_times(problems, run, node, started, finished)
 
 
 def _finished_before_start(started: datetime, finished: datetime | None) -> bool:

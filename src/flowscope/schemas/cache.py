@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flowscope.schemas.common import Id, NonNegativeFloat
+from flowscope.schemas.common import Id, Milliseconds, Money
 from flowscope.schemas.performance import WindowPublic
 
 
@@ -42,10 +42,10 @@ class CacheLookupWithLease(CacheLookupRequest):
 class CacheStoreRequest(CacheLookupRequest):
     value: Any = Field(description="The node's result, any JSON value (at most 1 MB encoded).")
     status: str = Field("succeeded", description="Failed or stopped results are never stored.")
-    elapsed_ms: NonNegativeFloat | None = Field(
+    elapsed_ms: Milliseconds | None = Field(
         None, description="What computing the result took: the time a hit saves."
     )
-    cost: NonNegativeFloat | None = Field(None, description="What it cost: what a hit saves.")
+    cost: Money | None = Field(None, description="What it cost: what a hit saves.")
 
 
 class CacheLookupResult(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from flowscope.limits import MAX_ID
+from flowscope.limits import MAX_COST, MAX_COUNT, MAX_ELAPSED_MS, MAX_ID
 from flowscope.problems import Problem
 
 T = TypeVar("T")
@@ -20,8 +20,10 @@ T = TypeVar("T")
 UtcDatetime = datetime
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 ShortText = Annotated[str, Field(max_length=MAX_ID)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+"""Tokens, positions: bounded so that sums of them fit 64-bit integers on both databases."""
+Milliseconds = Annotated[float, Field(ge=0, le=MAX_ELAPSED_MS, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0, le=MAX_COST, allow_inf_nan=False)]
 
 
 def error_details(exc: ValidationError, *prefix: str | int) -> list[dict[str, Any]]:

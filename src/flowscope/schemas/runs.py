@@ -8,11 +8,12 @@ from typing import Annotated, Literal, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
-from flowscope.limits import MAX_ERROR, MAX_TITLE
+from flowscope.limits import MAX_ERROR, MAX_RETRIES, MAX_TITLE
 from flowscope.schemas.common import (
+    Count,
     Id,
-    NonNegativeFloat,
-    NonNegativeInt,
+    Milliseconds,
+    Money,
     ShortText,
     UtcDatetime,
 )
@@ -24,7 +25,7 @@ CostSource = Literal["reported", "estimated", "unpriced", "none"]
 _INPUT = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=1_000_000)
 
 ReportedElapsedMs = Annotated[
-    NonNegativeFloat | None,
+    Milliseconds | None,
     Field(description="Reported duration; derived from the timestamps when left out."),
 ]
 
@@ -52,7 +53,7 @@ class NodeExecutionCreate(TypedDict):
     ]
     title: NotRequired[Annotated[str | None, Field(max_length=MAX_TITLE)]]
     index: NotRequired[
-        Annotated[NonNegativeInt | None, Field(description="Execution order within the run.")]
+        Annotated[Count | None, Field(description="Execution order within the run.")]
     ]
     predecessor_node_id: NotRequired[Id | None]
     status: NodeStatus
@@ -62,12 +63,12 @@ class NodeExecutionCreate(TypedDict):
     error: NotRequired[Annotated[str | None, Field(max_length=MAX_ERROR)]]
     model_provider: NotRequired[ShortText | None]
     model_name: NotRequired[ShortText | None]
-    prompt_tokens: NotRequired[NonNegativeInt | None]
-    completion_tokens: NotRequired[NonNegativeInt | None]
-    total_tokens: NotRequired[NonNegativeInt | None]
+    prompt_tokens: NotRequired[Count | None]
+    completion_tokens: NotRequired[Count | None]
+    total_tokens: NotRequired[Count | None]
     cost: NotRequired[
         Annotated[
-            NonNegativeFloat | None,
+            Money | None,
             Field(description="Reported cost; estimated from the price table when left out."),
         ]
     ]
@@ -85,11 +86,11 @@ class NodeExecutionCreate(TypedDict):
         ]
     ]
     input_hash: NotRequired[ShortText | None]
-    retry_count: NotRequired[Annotated[NonNegativeInt, Field(description="Default 0.")]]
+    retry_count: NotRequired[Annotated[int, Field(ge=0, le=MAX_RETRIES, description="Default 0.")]]
     iteration_id: NotRequired[Id | None]
-    iteration_index: NotRequired[NonNegativeInt | None]
+    iteration_index: NotRequired[Count | None]
     loop_id: NotRequired[Id | None]
-    loop_index: NotRequired[NonNegativeInt | None]
+    loop_index: NotRequired[Count | None]
     parent_id: NotRequired[
         Annotated[Id | None, Field(description="The container's node execution id.")]
     ]
@@ -112,7 +113,7 @@ class RunCreate(TypedDict):
     inputs_hash: NotRequired[ShortText | None]
     total_tokens: NotRequired[
         Annotated[
-            NonNegativeInt | None,
+            Count | None,
             Field(description="Run total when the engine knows it; else summed from the nodes."),
         ]
     ]

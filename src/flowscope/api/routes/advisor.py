@@ -20,6 +20,7 @@ from flowscope.api.deps import (
     DbEngine,
     IsAdmin,
     Prices,
+    RowId,
     workflow_scope,
 )
 from flowscope.api.errors import unprocessable
@@ -28,7 +29,7 @@ from flowscope.graphs.model import GraphError, WorkflowGraph
 from flowscope.graphs.neutral import parse_json_graph
 from flowscope.graphs.store import read_graph, write_graph
 from flowscope.limits import MAX_ID
-from flowscope.performance.window import make_window
+from flowscope.performance.window import BadWindow, make_window
 from flowscope.schemas.advisor import (
     Category,
     DismissRequest,
@@ -115,6 +116,8 @@ def _parse_graph(body: bytes, as_json: bool) -> WorkflowGraph:
         }
     },
     responses={
+        400: {"description": "Empty, or JSON that does not parse"},
+        413: {"description": "Body over the size limit"},
         415: {"description": "Neither YAML nor JSON"},
         422: {"description": "The graph cannot be read: the detail says why and where"},
     },
@@ -218,7 +221,10 @@ def post_recommendations(
     body: Annotated[GenerateRequest | None, Body()] = None,
 ) -> GenerateResult:
     asked = body or GenerateRequest()
-    window = make_window(asked.days, None, asked.end, default_days=asked.days)
+    try:
+        window = make_window(asked.days, None, asked.end, default_days=asked.days)
+    except BadWindow as exc:
+        raise unprocessable(("body", exc.field), str(exc)) from None
     state = request.app.state
     with workflow_scope(engine, principal.tenant_id, app_id, workflow_id, write=True) as (
         conn,
@@ -243,7 +249,7 @@ def post_recommendations(
     responses=_NOT_FOUND,
 )
 def get_recommendation(
-    app_id: str, workflow_id: str, recommendation_id: int, principal: CanRead, engine: DbEngine
+    app_id: str, workflow_id: str, recommendation_id: RowId, principal: CanRead, engine: DbEngine
 ) -> RecommendationDetail:
     with workflow_scope(engine, principal.tenant_id, app_id, workflow_id) as (conn, workflow_pk):
         found = read_recommendation(conn, workflow_pk, recommendation_id)
@@ -262,7 +268,7 @@ def get_recommendation(
 def dismiss_recommendation(
     app_id: str,
     workflow_id: str,
-    recommendation_id: int,
+    recommendation_id: RowId,
     principal: IsAdmin,
     engine: DbEngine,
     body: Annotated[DismissRequest | None, Body()] = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Response
 
 from flowscope.api.body import refuse_nul_in_body
-from flowscope.api.deps import DbEngine, IsAdmin
+from flowscope.api.deps import DbEngine, IsAdmin, RowId
 from flowscope.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, Page
 from flowscope.store.engine import read_transaction, write_transaction
 from flowscope.tenancy import keys
@@ -29,7 +29,7 @@ def create_key(body: ApiKeyCreate, principal: IsAdmin, engine: DbEngine) -> ApiK
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke a key")
-def revoke_key(key_id: int, principal: IsAdmin, engine: DbEngine) -> Response:
+def revoke_key(key_id: RowId, principal: IsAdmin, engine: DbEngine) -> Response:
     with write_transaction(engine) as conn:
         if not keys.revoke_key(conn, key_id, principal.tenant_id):
             raise HTTPException(404, f"no live key {key_id} in this tenant")

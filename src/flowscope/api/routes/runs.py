@@ -14,7 +14,7 @@ from flowscope.api.errors import unprocessable
 from flowscope.ingestion.ingest import PreparedBatch, prepare_batch, write_batch
 from flowscope.runs.pricing import PriceBook
 from flowscope.runs.read import BadCursor, read_run, read_runs
-from flowscope.runs.rows import raw_time_order_problems
+from flowscope.runs.rows import raw_time_problems
 from flowscope.schemas import RUN_BATCH_CREATE, IngestResult, Page, RunPublic, RunStatus
 from flowscope.schemas.common import problem_details
 from flowscope.schemas.runs import RunSummaryPublic
@@ -33,7 +33,7 @@ _BATCH_BODY = {
 
 
 def _backwards(payload: object) -> list[dict[str, object]]:
-    return problem_details(raw_time_order_problems(payload), "body")
+    return problem_details(raw_time_problems(payload), "body")
 
 
 def _prepare(body: bytes, prices: PriceBook, max_runs: int) -> PreparedBatch:

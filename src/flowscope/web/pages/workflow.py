@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from flowscope import catalog
 from flowscope.advisor.lifecycle import dismiss, read_recommendations
-from flowscope.appstate import DbEngine
+from flowscope.appstate import DbEngine, RowId
 from flowscope.cache.backends.base import CacheBackend
 from flowscope.cache.stats import CacheCounters, read_statistics, read_top_nodes
 from flowscope.graphs.store import read_latest_graph
@@ -218,7 +218,7 @@ async def invalidate_cache(
 async def dismiss_recommendation(
     app_id: str,
     workflow_id: str,
-    recommendation_id: int,
+    recommendation_id: RowId,
     viewer: AdminViewer,
     engine: DbEngine,
     choice: Choice,
