@@ -84,3 +84,18 @@ def test_the_architecture_names_every_layer_of_the_import_contract() -> None:
     paragraph = architecture.split("Imports run one way", 1)[1].split("| module |", 1)[0]
     missing = sorted(name for name in names if f"`{name}`" not in paragraph)
     assert missing == [], f"docs/architecture.md does not place {missing} in the layers"
+
+
+def test_every_api_operation_documents_its_errors() -> None:
+    """Clients generated from the OpenAPI file know every answer they can get (D10)."""
+    document = json.loads(openapi_document())
+    missing = []
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            wanted = {"401", "403", "422", "503"} | ({"404"} if "{" in path else set())
+            lacking = wanted - set(operation["responses"])
+            if lacking:
+                missing.append(f"{method.upper()} {path}: {sorted(lacking)}")
+    assert missing == []

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
         description="Advisor thresholds over the defaults, as JSON, e.g. "
         '{"min_executions": 50, "error_rate": 0.02}; every name is listed in docs/advisor.md.',
     )
+    critical_path_tolerance_ms: float = Field(
+        1.0,
+        ge=0,
+        le=60_000,
+        description="How far a recorded end may fall after the recorded start of what waited "
+        "for it and still count as a dependency in critical paths (clock rounding and skew); "
+        "1 ms covers microsecond rounding and millisecond timestamps, engines that record "
+        "whole seconds need 1000.",
+    )
     metrics_public: bool = Field(
         False,
         description="Serve GET /metrics without a key, with every tenant's figures (for a "

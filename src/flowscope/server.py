@@ -12,10 +12,12 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flowscope import __version__, web
 from flowscope.advisor.thresholds import make_thresholds
+from flowscope.analytics.critical_path import set_default_tolerance_us
 from flowscope.api import errors
 from flowscope.api.body import refuse_nul_in_params
 from flowscope.api.routes import (
@@ -43,6 +45,7 @@ from flowscope.schemas import RUN_BATCH_CREATE
 from flowscope.store import dialect, migrate
 from flowscope.store.engine import make_engine, write_transaction
 from flowscope.timeutil import HOUR_US, SECOND_US, now_us
+from flowscope.web.headers import SecurityHeaders
 
 log = logging.getLogger("flowscope")
 
@@ -147,7 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_backend.close()
             engine.dispose()
 
-    app = FastAPI(
+    # FastAPI's /docs and /redoc with their scripts and styles served from here, not a CDN.
+    app = FastAPIOffline(
         title="flowscope",
         version=__version__,
         description=DESCRIPTION,
@@ -155,12 +159,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_nul_in_params)],
     )
     app.state.settings = settings
+    set_default_tolerance_us(round(settings.critical_path_tolerance_ms * 1000))
     effective_policy(CachePolicy(), settings.cache_ttl_seconds)  # a bad default fails here
     app.state.advisor_thresholds = make_thresholds(settings.advisor_thresholds)
     app.state.prices = PriceBook()
     for module in (health, runs, apps, keys, performance, cache, advisor, metrics, otlp):
         app.include_router(module.router)
     web.install(app)
+    app.add_middleware(SecurityHeaders)
     errors.install_handlers(app)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
@@ -190,8 +196,47 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(body.pop("$defs", {}))
     components["RunBatchCreate"] = body
+    components["ErrorMessage"] = {
+        "title": "ErrorMessage",
+        "type": "object",
+        "properties": {"detail": {"type": "string", "title": "Detail"}},
+        "required": ["detail"],
+    }
+    _document_errors(schema["paths"])
     app.openapi_schema = schema
     return schema
+
+
+_ERRORS_OF_EVERY_KEYED_ROUTE = {
+    "401": "No API key, or an unknown or revoked one",
+    "403": "The key's role may not do this",
+    "503": "The database is unreachable (Retry-After: 5); nothing was stored",
+}
+
+
+def _document_errors(paths: dict[str, Any]) -> None:
+    """The error answers every route under /api/ can give, documented once (with the
+    shape FastAPI gives them, `{"detail": "..."}`), beside those a route documents itself."""
+    for path, operations in paths.items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            wanted = dict(_ERRORS_OF_EVERY_KEYED_ROUTE)
+            if "{" in path:
+                wanted["404"] = "Not found in the caller's tenant"
+            for status, description in wanted.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorMessage"}
+                            }
+                        },
+                    },
+                )
 
 
 def create_app_from_env() -> FastAPI:

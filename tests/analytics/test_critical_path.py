@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowscope.analytics.critical_path import Execution, Schedule
+from flowscope.analytics.critical_path import JITTER_TOLERANCE_US, Execution, Schedule
 
 S = 1_000_000  # one second in microseconds
 
@@ -118,7 +118,8 @@ def run_end(schedule: Schedule, index_of: dict[str, int], changes: dict[str, int
 @given(random_runs())
 def test_properties_on_random_dags(run: RandomRun) -> None:
     for needs in (run.needs, None):
-        schedule = Schedule(run.executions, needs=needs)
+        # Microsecond times: read strictly (the tolerance is for real, jittered clocks).
+        schedule = Schedule(run.executions, needs=needs, tolerance_us=0)
         path = schedule.critical_path()
         observed_end = max(e.end_us for e in run.executions)
         # Replaying with the observed durations reproduces the observed times.
@@ -153,3 +154,68 @@ def test_a_predecessor_that_did_not_run_leaves_it_to_timing() -> None:
         Execution("i1", "summarise", 110, 300, predecessor_node_id="iteration-start"),
     ]
     assert Schedule(executions).critical_path().path == ("i0", "i1")
+
+
+MS = 1_000
+
+
+@st.composite
+def jittered_runs(draw: st.DrawFn) -> tuple[RandomRun, list[Execution]]:
+    """A random DAG run on a 10 ms grid (durations of 20 ms and more, ends and starts either
+    equal or 10 ms apart), and the same run with every timestamp moved by up to half the
+    tolerance either way: what millisecond rounding and skewed clocks do to real runs."""
+    count = draw(st.integers(1, 12))
+    parents = [
+        sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else [] for i in range(count)
+    ]
+    durations = [10 * MS * draw(st.integers(2, 30)) for _ in range(count)]
+    gaps = [10 * MS * draw(st.integers(0, 2)) for _ in range(count)]
+    ends: list[int] = []
+    executions = []
+    for i in range(count):
+        start = max((ends[p] for p in parents[i]), default=0) + gaps[i]
+        ends.append(start + durations[i])
+        executions.append(Execution(f"e{i}", f"n{i}", start, ends[i]))
+    half = JITTER_TOLERANCE_US // 2
+    moves = st.integers(-half, half)
+    jittered = [
+        Execution(e.id, e.node_id, e.start_us + draw(moves), e.end_us + draw(moves))
+        for e in executions
+    ]
+    needs = {f"n{i}": [f"n{p}" for p in parents[i]] for i in range(count)}
+    return RandomRun(executions, needs), jittered
+
+
+@settings(max_examples=300)
+@given(jittered_runs())
+def test_jitter_within_the_tolerance_never_moves_the_critical_path(
+    case: tuple[RandomRun, list[Execution]],
+) -> None:
+    """Issue 15: a start 1 µs before its predecessor's end dropped the dependency and moved
+    the path to another branch."""
+    run, jittered = case
+    for needs in (run.needs, None):
+        exact = Schedule(run.executions, needs=needs).critical_path().path
+        moved = Schedule(jittered, needs=needs, run_start_us=0).critical_path().path
+        assert moved == exact
+
+
+def test_without_tolerance_a_late_end_drops_the_dependency() -> None:
+    """What the tolerance is for: the same run read strictly loses its dependency."""
+    run = [
+        Execution("a", "first", 0, 100 * MS + 1),  # ends 1 µs after `b` starts
+        Execution("b", "second", 100 * MS, 200 * MS),
+        Execution("p", "parallel", 0, 150 * MS),
+    ]
+    assert Schedule(run).critical_path().path == ("a", "b")
+    assert Schedule(run, tolerance_us=0).critical_path().path == ("b",)
+
+
+def test_a_long_chain_keeps_one_dependency_per_execution() -> None:
+    """Timing alone used to list every earlier execution: 20,000 one after another made 200
+    million dependencies (D5). Those a later one waited for are left out."""
+    chain = [Execution(f"e{i}", f"n{i}", 10 * i * MS, 10 * (i + 1) * MS) for i in range(20_000)]
+    schedule = Schedule(chain)
+    assert sum(len(d) for d in schedule.deps) == 19_999
+    assert schedule.critical_path().path[-1] == "e19999"
+    assert schedule.saving_us("n5") == 5 * MS

@@ -83,6 +83,44 @@ def test_the_slowest_node_on_a_parallel_branch_is_not_the_bottleneck(
     assert body["threshold_percentile"] == 90
 
 
+def diamond_run(run_id: str, offset: float, x: float, y: float) -> dict[str, Any]:
+    """start (1 s) -> x | y (parallel, waited for by `end`) -> end (0.5 s), graph given."""
+    t = offset
+    fork = t + 1
+    join = fork + max(x, y)
+    return run(
+        run_id,
+        [
+            node(f"{run_id}-s", "start", start=t, end=fork, node_type="start"),
+            llm(f"{run_id}-x", node_id="x", start=fork, end=fork + x, predecessor_node_id="start"),
+            node(f"{run_id}-y", "y", start=fork, end=fork + y, predecessor_node_id="start"),
+            node(f"{run_id}-end", "end", start=join, end=join + 0.5, node_type="end"),
+        ],
+        start=t,
+        end=join + 0.5,
+    )
+
+
+def test_the_saving_per_run_is_what_one_run_saves(client: TestClient, make_key: KeyFactory) -> None:
+    """Issue 15: the saving per run was the drop of the median run, a difference of medians."""
+    key = make_key()
+    durations = [(0.1, 0.3), (0.2, 0.3), (0.6, 0.1), (0.8, 0.1), (1.0, 0.9)]  # (x, y) seconds
+    post(
+        client, key, *(diamond_run(f"r{i}", 600.0 * i, x, y) for i, (x, y) in enumerate(durations))
+    )
+    # Truth, by hand: halving x saves min(x / 2, x - y) when x is the longer branch, else 0.
+    savings = [max(0.0, min(x / 2, x - y)) * 1000 for x, y in durations]  # 0, 0, 300, 400, 100
+    runs_ms = sorted((1 + max(x, y) + 0.5) * 1000 for x, y in durations)
+    halved_ms = sorted((1 + max(x / 2, y) + 0.5) * 1000 for x, y in durations)
+    body = get(client, key, f"{WF}/performance/bottlenecks", **DAY_WINDOW)
+    (x_node,) = [b for b in body["data"] if b["node_id"] == "x"]
+    assert x_node["estimated_saving_ms_per_run"] == pytest.approx(np.median(savings), rel=0.01)
+    assert x_node["mean_saving_ms_per_run"] == pytest.approx(np.mean(savings))
+    drop = np.median(runs_ms) - np.median(halved_ms)  # 300 ms: not what any run saves here
+    assert x_node["median_run_drop_ms"] == pytest.approx(drop, abs=0.01 * np.median(runs_ms))
+    assert x_node["estimated_saving_ms_per_run"] < x_node["median_run_drop_ms"]
+
+
 def test_a_single_run(client: TestClient, make_key: KeyFactory) -> None:
     key = make_key()
     post(client, key, parallel_run("only", 60.0))

@@ -7,6 +7,7 @@ the reason, except under CI=true, where they fail: CI never passes by skipping t
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from flowscope.demo.seed import seed_demo
 from flowscope.store import migrate
 from flowscope.store.engine import make_engine, write_transaction
 from flowscope.tenancy.keys import create_key
+from flowscope.web.pages.home import LOGIN_COOKIE
 from tests.conftest import IN_CI
 from tests.servers import Server, start_server
 
@@ -31,8 +33,20 @@ CHROMIUM = "/usr/bin/chromium"
 DEMO_END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
+__all__ = ["LOGIN_COOKIE", "form_token", "post_login", "sign_in"]
+
+
+def post_login(client: TestClient, key: str, next: str = "/", **kwargs: Any) -> Any:
+    """POST the sign-in form as a browser does: with the token of the form it was given."""
+    page = client.get("/login")
+    token = re.search(r'name="login_token" value="([^"]+)"', page.text)
+    assert token is not None, page.text
+    data = {"key": key, "next": next, "login_token": token[1]}
+    return client.post("/login", data=data, follow_redirects=False, **kwargs)
+
+
 def sign_in(client: TestClient, key: str) -> TestClient:
-    response = client.post("/login", data={"key": key, "next": "/"}, follow_redirects=False)
+    response = post_login(client, key)
     assert response.status_code == 303, response.text
     return client
 

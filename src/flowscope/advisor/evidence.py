@@ -32,7 +32,7 @@ class NodeStats:
     critical_path_share: float = 0.0
     on_critical_path_rate: float = 0.0
     critical_path_ms_per_run: float = 0.0
-    halving_saving_ms_per_run: float | None = None  # median, replayed (bottlenecks)
+    halving_saving_ms_per_run: float | None = None  # a typical run's, replayed (bottlenecks)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0

@@ -9,24 +9,49 @@ before it could start:
   by `s(e)`;
 - else from its `predecessor_node_id`: the latest execution of that node that ended by `s(e)`
   (a predecessor that did not run in the same schedule counts as none given);
-- else from timing alone: every execution that ended by `s(e)`. Observed times cannot tell
-  scheduling overhead from waiting on another node, so slack from timing alone can differ
-  either way from slack with the graph: give the graph when there is one.
+- else from timing alone: every execution that ended by `s(e)`, less those another of them
+  waited for (they add nothing: what waited for them ended after them), so a run of 20,000
+  executions one after another costs 20,000 steps, not 200 million. Observed times cannot
+  tell scheduling overhead from waiting on another node, so slack from timing alone can
+  differ either way from slack with the graph: give the graph when there is one.
+
+"Ended by `s(e)`" allows a tolerance `tol` (JITTER_TOLERANCE_US, 1 ms by default): a
+predecessor whose recorded end is up to `tol` after the recorded start of what waited for it
+still counts. Engines' clocks round to the millisecond or the second, and threads and hosts
+disagree by a little: without it a dependency vanishes whenever rounding puts its end a
+microsecond late, and the critical path jumps to another branch.
 
 Each execution keeps its observed scheduling gap `g(e) = s(e) - max f(D(e))` (from the run's
-start when it has no dependency), so replaying the schedule with the observed durations
-reproduces the observed times exactly, and replaying it with other durations answers "what if
-this node were faster" by recomputing the critical path rather than by subtraction.
+start when it has no dependency; down to `-tol` when a dependency's end was recorded late),
+so replaying the schedule with the observed durations reproduces the observed times exactly,
+and replaying it with other durations answers "what if this node were faster" by
+recomputing the critical path rather than by subtraction.
 
 - Critical path: from the execution that ended last, step back to the dependency that ended
-  last (the one that held it back), until an execution without dependencies.
+  last (the one that held it back), until an execution without dependencies. Ends within
+  `tol` of each other are a tie, settled by node id and then execution id, so jitter within
+  the tolerance never moves the path.
 - Slack of `e`: how much later `e` could end without delaying the run's end (backward pass).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+
+JITTER_TOLERANCE_US = 1_000
+"""How far a recorded end may fall after the recorded start of what waited for it (1 ms:
+microsecond rounding, millisecond timestamps, clocks of threads that disagree a little)."""
+_tolerance_us = [JITTER_TOLERANCE_US]
+
+
+def set_default_tolerance_us(value: int) -> None:
+    """The tolerance of schedules built without one (FLOWSCOPE_CRITICAL_PATH_TOLERANCE_MS,
+    applied by the server and the CLI at start)."""
+    if value < 0:
+        raise ValueError("the tolerance cannot be negative")
+    _tolerance_us[0] = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +114,11 @@ class Schedule:
         needs: Mapping[str, Collection[str]] | None = None,
         run_start_us: int | None = None,
         run_end_us: int | None = None,
+        tolerance_us: int | None = None,
     ) -> None:
-        """`needs` maps a node id to the node ids it depends on (from the workflow graph)."""
+        """`needs` maps a node id to the node ids it depends on (from the workflow graph);
+        `tolerance_us` defaults to the process's (set_default_tolerance_us)."""
+        self.tolerance_us = _tolerance_us[0] if tolerance_us is None else tolerance_us
         self.executions = sorted(executions, key=lambda e: (e.start_us, e.end_us, e.id))
         if not self.executions:
             raise ValueError("a schedule needs at least one finished execution")
@@ -104,32 +132,55 @@ class Schedule:
         self._tail_us = 0 if run_end_us is None else max(0, run_end_us - last)
         self.deps = self._dependencies(needs or {})
         self.gaps = [self._gap(i) for i in range(len(self.executions))]
+        self._ends = [e.end_us for e in self.executions]
         self._observed_end_us = last + self._tail_us
 
     def _dependencies(self, needs: Mapping[str, Collection[str]]) -> list[list[int]]:
-        deps: list[list[int]] = []
-        present = {e.node_id for e in self.executions}
-        for i, e in enumerate(self.executions):
-            # Only executions earlier in start order: two instantaneous ones at the same moment
-            # would otherwise each wait for the other.
-            ended = [j for j in range(i) if self.executions[j].end_us <= e.start_us]
+        """Each execution's dependencies (indexes of earlier ones), in one pass in start
+        order. Executions that ended by the current start (within the tolerance) join
+        `ended`; `frontier` keeps those of them no other ended one waited for."""
+        executions = self.executions
+        tolerance = self.tolerance_us
+        present = {e.node_id for e in executions}
+        wanted_of: list[Collection[str] | None] = []
+        for e in executions:
             wanted = needs.get(e.node_id)
             # A predecessor that never ran here (Dify's iteration-start, which keeps no row)
             # says nothing: timing decides, as when none is given.
             if wanted is None and e.predecessor_node_id in present:
                 wanted = (e.predecessor_node_id,)
+            wanted_of.append(wanted)
+        deps: list[list[int]] = []
+        pending: list[tuple[int, int]] = []  # (end, index) of executions not ended yet
+        frontier: list[int] = []
+        latest_of_node: dict[str, int] = {}  # node id -> its ended execution that ended last
+        # Only an execution that depends on timing alone waits for every ended one: it is the
+        # one that may stand in for those it waited for.
+        newest = -1  # the ended timing-only execution that started last
+        for i, e in enumerate(executions):
+            while pending and pending[0][0] <= e.start_us + tolerance:
+                _, j = heapq.heappop(pending)
+                ended = executions[j]
+                # Some ended execution waited for j (started after it ended): j adds nothing.
+                if not (newest > j and ended.end_us <= executions[newest].start_us + tolerance):
+                    if wanted_of[j] is None:
+                        frontier = [
+                            k
+                            for k in frontier
+                            if not (k < j and executions[k].end_us <= ended.start_us + tolerance)
+                        ]
+                    frontier.append(j)
+                if wanted_of[j] is None:
+                    newest = max(newest, j)
+                seen = latest_of_node.get(ended.node_id)
+                if seen is None or ended.end_us > executions[seen].end_us:
+                    latest_of_node[ended.node_id] = j
+            wanted = wanted_of[i]
             if wanted is None:
-                deps.append(ended)
-                continue
-            latest: dict[str, int] = {}
-            for j in ended:
-                node_id = self.executions[j].node_id
-                if node_id in wanted and (
-                    node_id not in latest
-                    or self.executions[j].end_us > self.executions[latest[node_id]].end_us
-                ):
-                    latest[node_id] = j
-            deps.append(sorted(latest.values()))
+                deps.append(sorted(frontier))
+            else:
+                deps.append(sorted(latest_of_node[n] for n in wanted if n in latest_of_node))
+            heapq.heappush(pending, (e.end_us, i))
         return deps
 
     def _gap(self, i: int) -> int:
@@ -154,7 +205,7 @@ class Schedule:
             return self._observed_end_us  # the replay reproduces the observed run exactly
         # Executions before the first changed one keep their observed times.
         first = min(duration_us)
-        ends = [e.end_us for e in self.executions]
+        ends = list(self._ends)
         deps, gaps, start_us = self.deps, self.gaps, self.run_start_us
         for i in range(first, len(ends)):
             needs = deps[i]
@@ -170,16 +221,16 @@ class Schedule:
         return max(ends) + self._tail_us
 
     def critical_path(self) -> CriticalPath:
-        ends = [e.end_us for e in self.executions]
+        ends = self._ends
         run_end = max(ends) + self._tail_us
-        # Walk back from the execution that ended last (the latest starter among ties).
-        current = max(range(len(ends)), key=lambda i: (ends[i], self.executions[i].start_us))
+        # Walk back from the execution that ended last, through what held each one back.
+        current = self._last_of(range(len(ends)))
         path = [current]
         while self.deps[current]:
-            current = max(self.deps[current], key=lambda j: (ends[j], self.executions[j].start_us))
+            current = self._last_of(self.deps[current])
             path.append(current)
         path.reverse()
-        slack = self._slack(run_end - self._tail_us)
+        slack = self._slack(max(ends))
         on_path = set(path)
         steps = tuple(
             Step(e.id, e.node_id, e.start_us, e.end_us, slack[i], i in on_path)
@@ -189,6 +240,20 @@ class Schedule:
             self.run_start_us, run_end, tuple(self.executions[i].id for i in path), steps
         )
 
+    def _last_of(self, indexes: Iterable[int]) -> int:
+        """The execution among these that ended last; ends within the tolerance of the last
+        are a tie, settled by node id and execution id (stable under jitter; the latest
+        starter when there is no tolerance)."""
+        ends = self._ends
+        candidates = list(indexes)
+        last = max(ends[i] for i in candidates)
+        tied = [i for i in candidates if ends[i] >= last - self.tolerance_us]
+        if len(tied) == 1:
+            return tied[0]
+        if self.tolerance_us == 0:
+            return max(tied, key=lambda i: self.executions[i].start_us)
+        return min(tied, key=lambda i: (self.executions[i].node_id, self.executions[i].id))
+
     def _slack(self, last_end: int) -> list[int]:
         count = len(self.executions)
         latest_end = [last_end] * count
@@ -197,7 +262,7 @@ class Schedule:
             latest_start = latest_end[i] - self.executions[i].duration_us
             for j in self.deps[i]:
                 latest_end[j] = min(latest_end[j], latest_start - self.gaps[i])
-        return [latest_end[i] - e.end_us for i, e in enumerate(self.executions)]
+        return [latest_end[i] - end for i, end in enumerate(self._ends)]
 
     def saving_us(self, node_id: str, factor: float = 0.5) -> int:
         """How much earlier the run would end if every execution of `node_id` took `factor`

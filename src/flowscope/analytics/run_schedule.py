@@ -29,7 +29,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from flowscope.analytics.critical_path import CriticalPath, Execution, Schedule, Step
+from flowscope.analytics.critical_path import (
+    CriticalPath,
+    Execution,
+    Schedule,
+    Step,
+)
 
 __all__ = ["Execution", "PathStep", "RunPath", "RunSchedule"]
 
@@ -77,6 +82,7 @@ class RunSchedule:
         needs: Mapping[str, Collection[str]] | None = None,
         run_start_us: int | None = None,
         run_end_us: int | None = None,
+        tolerance_us: int | None = None,
     ) -> None:
         every = list(executions)
         ids = {e.id for e in every}
@@ -85,7 +91,11 @@ class RunSchedule:
             parent = e.parent_id if e.parent_id in ids and e.parent_id != e.id else None
             by_parent.setdefault(parent, []).append(e)
         self.top = Schedule(
-            by_parent.get(None, ()), needs=needs, run_start_us=run_start_us, run_end_us=run_end_us
+            by_parent.get(None, ()),
+            needs=needs,
+            run_start_us=run_start_us,
+            run_end_us=run_end_us,
+            tolerance_us=tolerance_us,
         )
         self.inner: dict[str, Schedule] = {}
         self._inner_paths: dict[str, CriticalPath] = {}
@@ -104,6 +114,7 @@ class RunSchedule:
                     needs=needs,
                     run_start_us=container.start_us,
                     run_end_us=container.end_us,
+                    tolerance_us=tolerance_us,
                 )
                 self.inner[container.id] = inner
                 following.extend(inner.executions)

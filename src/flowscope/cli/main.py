@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 
 from flowscope import __version__
+from flowscope.analytics.critical_path import set_default_tolerance_us
 from flowscope.cli.advise import advise
 from flowscope.cli.db import db
 from flowscope.cli.demo import demo
@@ -14,6 +16,7 @@ from flowscope.cli.keys import keys
 from flowscope.cli.openapi import openapi
 from flowscope.cli.report import report
 from flowscope.cli.serve import serve
+from flowscope.config import Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +26,12 @@ def cli() -> None:
 
     Start with `flowscope demo` to see it with synthetic data, or `flowscope serve` for real.
     """
+    # Runs ingested by commands (demo, import) read critical paths as the server does.
+    try:
+        tolerance_ms = Settings().critical_path_tolerance_ms
+    except ValidationError as exc:
+        raise click.UsageError(f"settings from the environment: {exc}") from None
+    set_default_tolerance_us(round(tolerance_ms * 1000))
 
 
 for command in (serve, db, keys, demo, report, advise, graph, import_group, openapi):

@@ -223,8 +223,8 @@ def print_bottlenecks(bottlenecks: BottleneckList) -> None:
         click.echo("No bottlenecks: no node has 5% or more of the critical-path time.")
         return
     _print(
-        "Bottlenecks, by ms on the critical path per run (saving: how much the median run "
-        "would drop if the node took half as long)",
+        "Bottlenecks, by ms on the critical path per run (saving: what a typical run saves "
+        "if the node took half as long)",
         ("rank", "node", "path ms/run", "share", f"p{bottlenecks.threshold_percentile:g} ms",
          "reason", "saving ms/run"),
         [

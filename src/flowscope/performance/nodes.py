@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from flowscope.analytics.sketch import LatencyHistogram
+from flowscope.analytics.sketch import ZERO_KEY, LatencyHistogram
 from flowscope.performance.figures import amount, count, percentiles, ratio, tokens
 from flowscope.performance.window import Window
 from flowscope.rollups.figures import Figures
@@ -123,8 +123,9 @@ def bottleneck_list(
                 latency_ms_at_threshold=histogram.quantile(threshold_percentile / 100.0),
                 reason=reasons[0],
                 reasons=reasons,
-                estimated_saving_ms_per_run=_median_saving(merged.run, f, median),
+                estimated_saving_ms_per_run=_typical_saving(f, analysed),
                 mean_saving_ms_per_run=f.sums.get("saving_ms_sum", 0.0) / analysed,
+                median_run_drop_ms=_median_drop(merged.run, f, median),
             )
         )
     ranked.sort(key=lambda b: (-b.critical_path_ms_per_run, b.node_id))
@@ -152,7 +153,20 @@ def _reasons(f: Figures, share: float, histogram: LatencyHistogram) -> list[str]
     return reasons or ["on the critical path"]
 
 
-def _median_saving(run: Figures, node: Figures, median: float | None) -> float | None:
+def _typical_saving(node: Figures, analysed: int) -> float | None:
+    """The median, over the analysed runs, of what each run would save with the node halved:
+    its replayed saving (at most half the node's time on its path), zero for runs it would
+    not shorten."""
+    if analysed <= 0:
+        return None
+    counts = dict(node.hists.get("run_saving_hist", {}))
+    shortened = sum(n for n in counts.values() if n > 0)
+    counts[ZERO_KEY] = counts.get(ZERO_KEY, 0) + max(0, analysed - shortened)
+    sum_ms = float(node.sums.get("saving_ms_sum", 0.0))
+    return LatencyHistogram.from_counts(counts, sum_ms=sum_ms).quantile(0.5)
+
+
+def _median_drop(run: Figures, node: Figures, median: float | None) -> float | None:
     """The median run time minus the median with the node halved in every analysed run.
 
     The node's `saving_hist` moves each run it would speed up from its actual duration's

@@ -125,11 +125,17 @@ class Bottleneck(BaseModel):
     )
     reasons: list[str]
     estimated_saving_ms_per_run: float | None = Field(
-        description="How much the median run time would drop if this node took half as long, "
-        "from the runs' critical paths replayed with the node halved."
+        description="What one run typically saves if this node took half as long: the median "
+        "over analysed runs of each run's saving, its critical path replayed with the node "
+        "halved (never more than half the node's time on that run's path; zero for runs it "
+        "would not shorten)."
     )
     mean_saving_ms_per_run: float | None = Field(
-        description="The same saving as a mean over analysed runs."
+        description="The same savings as a mean over analysed runs."
+    )
+    median_run_drop_ms: float | None = Field(
+        description="How much the median run time would drop with the node halved in every "
+        "run: a difference of two medians, not a saving of any one run."
     )
 
 

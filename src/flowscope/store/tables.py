@@ -228,7 +228,8 @@ class NodeRollup(_Rollup, Base):
     """Figures by node id, including the critical path's: the runs in which the node was on
     it (`cp_runs`), its time on it (`cp_us`), the scheduling waits before it there (`wait_us`),
     and what halving it would save (`saving_*`; `saving_hist` holds, per run, +1 at the run's
-    duration with the node halved and -1 at its actual duration)."""
+    duration with the node halved and -1 at its actual duration; `run_saving_hist` holds each
+    run's own saving, for runs that would end sooner)."""
 
     __tablename__ = "node_rollups"
     __table_args__ = (
@@ -248,6 +249,7 @@ class NodeRollup(_Rollup, Base):
     saving_runs: Mapped[int] = mapped_column(BigInteger)
     saving_ms_sum: Mapped[float] = mapped_column(Float)
     saving_hist: Mapped[str] = mapped_column(Text)
+    run_saving_hist: Mapped[str] = mapped_column(Text, server_default="{}")
 
 
 class CacheEntry(Base):

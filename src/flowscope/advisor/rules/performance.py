@@ -27,9 +27,9 @@ class DominantCriticalPathNode(Rule):
 
     Looks at the critical-path share of every node (its time on the path over all nodes'
     time on it) and fires when one holds at least `dominant_critical_path_share`. The
-    impact is the median run-time saving if the node took half its time, replayed through
-    every analysed run's dependencies at ingestion (not its duration halved: slack absorbs
-    part of any speed-up).
+    impact is what a typical run saves if the node took half its time: the median of each
+    analysed run's saving, replayed through its dependencies at ingestion (not its duration
+    halved: slack absorbs part of any speed-up).
     """
 
     id = "dominant-critical-path-node"
@@ -53,8 +53,7 @@ class DominantCriticalPathNode(Rule):
                         f"Runs wait on {name_of(node)} for {node.critical_path_ms_per_run:.0f} ms "
                         f"on average, {share:.0%} of their critical-path time; it is on the "
                         f"critical path in {node.on_critical_path_rate:.0%} of runs. Halving its "
-                        f"time would make the median run "
-                        f"{saving or 0:.0f} ms shorter."
+                        f"time would save a typical run {saving or 0:.0f} ms."
                     ),
                     node_ids=[node.node_id],
                     figures={

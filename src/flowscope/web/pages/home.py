@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -33,9 +35,15 @@ def _safe_next(target: str) -> str:
     return "/"
 
 
+LOGIN_COOKIE = "flowscope_login"
+"""The sign-in form's token, also in a hidden field: a form posted from another site lacks
+the cookie (SameSite=Strict) and cannot read it, so it cannot sign a browser in to the
+attacker's tenant (login CSRF)."""
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> Response:
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next)})
+    return _login_form(request, _safe_next(next))
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -45,20 +53,25 @@ def login(
     settings: AppSettings,
     key: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
+    login_token: Annotated[str, Form()] = "",
 ) -> Response:
     target = _safe_next(next)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, login_token):
+        return _login_form(request, target, 403, "The sign-in form expired; sign in again.")
     with read_transaction(engine) as conn:
         found = authenticate(conn, key.strip())
     if found is None:
-        return _login_error(request, target, 401, "That key is unknown or revoked.")
+        return _login_form(request, target, 401, "That key is unknown or revoked.")
     principal = found[0]
     if not principal.may("read"):
-        return _login_error(
+        return _login_form(
             request, target, 403, "This key may only ingest; sign in with a read or admin key."
         )
     with write_transaction(engine) as conn:
         token = create_session(conn, principal.key_id, settings.session_hours * 3600)
     response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
     response.set_cookie(
         COOKIE,
         token,
@@ -71,10 +84,25 @@ def login(
     return response
 
 
-def _login_error(request: Request, target: str, status: int, message: str) -> Response:
-    return templates.TemplateResponse(
-        request, "login.html", {"next": target, "error": message}, status_code=status
+def _login_form(request: Request, target: str, status: int = 200, error: str = "") -> Response:
+    """The sign-in page with a fresh form token, in its cookie and in the form."""
+    token = secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"next": target, "error": error, "login_token": token},
+        status_code=status,
     )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request),
+        path="/login",
+    )
+    return response
 
 
 def _is_https(request: Request) -> bool:
