@@ -86,6 +86,7 @@ def _dominant(share: float, executions: int = 100) -> Evidence:
     return with_stats(
         ev, "b", critical_path_share=share, on_critical_path_rate=1.0,
         critical_path_ms_per_run=400.0, halving_saving_ms_per_run=200.0,
+        halving_mean_saving_ms_per_run=200.0,
     )  # fmt: skip
 
 

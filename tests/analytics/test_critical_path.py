@@ -58,11 +58,12 @@ def test_predecessor_ids_stand_in_for_the_graph() -> None:
         # Started after both, but reported to wait only for `code`.
         Execution("d", "tool", 150, 160, predecessor_node_id="code"),
     ]
-    path = Schedule(executions).critical_path()
+    # Microsecond times, read strictly (within the default 1 ms tolerance every end is a tie).
+    path = Schedule(executions, tolerance_us=0).critical_path()
     assert path.path == ("a", "c", "d")
     # With timing alone it would have waited for the LLM call as well.
-    timing = Schedule([Execution(e.id, e.node_id, e.start_us, e.end_us) for e in executions])
-    assert timing.critical_path().path == ("a", "b", "d")
+    plain = [Execution(e.id, e.node_id, e.start_us, e.end_us) for e in executions]
+    assert Schedule(plain, tolerance_us=0).critical_path().path == ("a", "b", "d")
 
 
 def test_engine_time_after_the_last_node_is_kept() -> None:
@@ -74,7 +75,7 @@ def test_engine_time_after_the_last_node_is_kept() -> None:
 
 def test_instantaneous_executions_at_one_moment_do_not_wait_for_each_other() -> None:
     executions = [Execution("a", "x", 5, 5), Execution("b", "y", 5, 5), Execution("c", "z", 5, 9)]
-    schedule = Schedule(executions)
+    schedule = Schedule(executions, tolerance_us=0)
     assert schedule.replay() == [(5, 5), (5, 5), (5, 9)]
     assert schedule.critical_path().path[-1] == "c"
 

@@ -147,7 +147,8 @@ def random_trees(draw: st.DrawFn) -> RandomTree:
 @settings(max_examples=300, deadline=None)
 @given(random_trees())
 def test_properties_on_random_trees(tree: RandomTree) -> None:
-    schedule = RunSchedule(tree.executions, run_start_us=0, run_end_us=tree.run_end)
+    # Microsecond times, read strictly (the tolerance is for real, jittered clocks).
+    schedule = RunSchedule(tree.executions, run_start_us=0, run_end_us=tree.run_end, tolerance_us=0)
     path = schedule.critical_path()
     by_id = {e.id: e for e in tree.executions}
     # Shares of a run never add up to more than the run.
@@ -180,8 +181,8 @@ def test_properties_on_random_trees(tree: RandomTree) -> None:
 @given(random_trees())
 def test_a_flat_run_gives_what_the_flat_schedule_gives(tree: RandomTree) -> None:
     flat = [Execution(e.id, e.node_id, e.start_us, e.end_us) for e in tree.executions]
-    nested = RunSchedule(flat, run_start_us=0, run_end_us=tree.run_end)
-    plain = Schedule(flat, run_start_us=0, run_end_us=tree.run_end)
+    nested = RunSchedule(flat, run_start_us=0, run_end_us=tree.run_end, tolerance_us=0)
+    plain = Schedule(flat, run_start_us=0, run_end_us=tree.run_end, tolerance_us=0)
     assert nested.critical_path().path == plain.critical_path().path
     assert nested.critical_path().time_on_path_us() == plain.critical_path().time_on_path_us()
     for node_id in {e.node_id for e in flat}:

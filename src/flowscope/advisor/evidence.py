@@ -33,6 +33,7 @@ class NodeStats:
     on_critical_path_rate: float = 0.0
     critical_path_ms_per_run: float = 0.0
     halving_saving_ms_per_run: float | None = None  # a typical run's, replayed (bottlenecks)
+    halving_mean_saving_ms_per_run: float | None = None  # the mean over analysed runs
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0

@@ -115,14 +115,11 @@ def gather(
 
 
 def _node_stats(merged: WindowFigures, window: Window) -> dict[str, NodeStats]:
-    savings = {
-        b.node_id: (b.estimated_saving_ms_per_run, b.critical_path_ms_per_run)
-        for b in bottleneck_list(merged, window).data
-    }
+    bottlenecks = {b.node_id: b for b in bottleneck_list(merged, window).data}
     stats = {}
     for n in node_list(merged, window).data:
         figures = merged.nodes[n.node_id]
-        saving, cp_ms = savings.get(n.node_id, (None, None))
+        bottleneck = bottlenecks.get(n.node_id)
         stats[n.node_id] = NodeStats(
             node_id=n.node_id,
             node_type=n.node_type,
@@ -137,8 +134,13 @@ def _node_stats(merged: WindowFigures, window: Window) -> dict[str, NodeStats]:
             critical_path_share=n.critical_path_share or 0.0,
             on_critical_path_rate=n.on_critical_path_rate or 0.0,
             # Reported for bottlenecks (5% of the critical path or more), else too small to act on.
-            critical_path_ms_per_run=cp_ms or 0.0,
-            halving_saving_ms_per_run=saving,
+            critical_path_ms_per_run=bottleneck.critical_path_ms_per_run if bottleneck else 0.0,
+            halving_saving_ms_per_run=bottleneck.estimated_saving_ms_per_run
+            if bottleneck
+            else None,
+            halving_mean_saving_ms_per_run=(
+                bottleneck.mean_saving_ms_per_run if bottleneck else None
+            ),
             prompt_tokens=n.tokens.prompt,
             completion_tokens=n.tokens.completion,
             cost=n.cost,

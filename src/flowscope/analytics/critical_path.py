@@ -17,7 +17,8 @@ before it could start:
 
 "Ended by `s(e)`" allows a tolerance `tol` (JITTER_TOLERANCE_US, 1 ms by default): a
 predecessor whose recorded end is up to `tol` after the recorded start of what waited for it
-still counts. Engines' clocks round to the millisecond or the second, and threads and hosts
+still counts, unless that is more than half of its own duration (a short execution that
+started beside another is not something the other waited for). Engines' clocks round to the millisecond or the second, and threads and hosts
 disagree by a little: without it a dependency vanishes whenever rounding puts its end a
 microsecond late, and the critical path jumps to another branch.
 
@@ -150,24 +151,26 @@ class Schedule:
             if wanted is None and e.predecessor_node_id in present:
                 wanted = (e.predecessor_node_id,)
             wanted_of.append(wanted)
+        # When each counts as ended: its recorded end, less the tolerance, but never less than
+        # half its duration before its end (a short execution that started beside another is
+        # not something the other waited for).
+        ready_at = [e.end_us - min(tolerance, e.duration_us // 2) for e in executions]
         deps: list[list[int]] = []
-        pending: list[tuple[int, int]] = []  # (end, index) of executions not ended yet
+        pending: list[tuple[int, int]] = []  # (ready_at, index) of executions not ended yet
         frontier: list[int] = []
         latest_of_node: dict[str, int] = {}  # node id -> its ended execution that ended last
         # Only an execution that depends on timing alone waits for every ended one: it is the
         # one that may stand in for those it waited for.
         newest = -1  # the ended timing-only execution that started last
         for i, e in enumerate(executions):
-            while pending and pending[0][0] <= e.start_us + tolerance:
+            while pending and pending[0][0] <= e.start_us:
                 _, j = heapq.heappop(pending)
                 ended = executions[j]
                 # Some ended execution waited for j (started after it ended): j adds nothing.
-                if not (newest > j and ended.end_us <= executions[newest].start_us + tolerance):
+                if not (newest > j and ready_at[j] <= executions[newest].start_us):
                     if wanted_of[j] is None:
                         frontier = [
-                            k
-                            for k in frontier
-                            if not (k < j and executions[k].end_us <= ended.start_us + tolerance)
+                            k for k in frontier if not (k < j and ready_at[k] <= ended.start_us)
                         ]
                     frontier.append(j)
                 if wanted_of[j] is None:
@@ -180,7 +183,7 @@ class Schedule:
                 deps.append(sorted(frontier))
             else:
                 deps.append(sorted(latest_of_node[n] for n in wanted if n in latest_of_node))
-            heapq.heappush(pending, (e.end_us, i))
+            heapq.heappush(pending, (ready_at[i], i))
         return deps
 
     def _gap(self, i: int) -> int:
@@ -242,7 +245,7 @@ class Schedule:
 
     def _last_of(self, indexes: Iterable[int]) -> int:
         """The execution among these that ended last; ends within the tolerance of the last
-        are a tie, settled by node id and execution id (stable under jitter; the latest
+        are a tie, settled by node id, then the latest start (stable under jitter; the latest
         starter when there is no tolerance)."""
         ends = self._ends
         candidates = list(indexes)
@@ -252,7 +255,15 @@ class Schedule:
             return tied[0]
         if self.tolerance_us == 0:
             return max(tied, key=lambda i: self.executions[i].start_us)
-        return min(tied, key=lambda i: (self.executions[i].node_id, self.executions[i].id))
+        # Among one node's executions (a loop's rounds), the one that started last.
+        return min(
+            tied,
+            key=lambda i: (
+                self.executions[i].node_id,
+                -self.executions[i].start_us,
+                self.executions[i].id,
+            ),
+        )
 
     def _slack(self, last_end: int) -> list[int]:
         count = len(self.executions)
