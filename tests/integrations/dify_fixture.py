@@ -2,8 +2,32 @@
 
 The DDL is written from the column list of Dify's `workflow_runs` and
 `workflow_node_executions` (naive UTC timestamps, JSON kept as text, elapsed times in
-seconds). `RUNS` defines the data once, with every figure written out: the tests compute
-what they expect from these definitions, never through the importer's mapping.
+seconds), and, since Dify 1.9, `workflow_node_execution_offload` (OFFLOAD_DDL). `RUNS`
+defines the data once, with every figure written out: the tests compute what they expect
+from these definitions, never through the importer's mapping. The database is a current
+Dify's that kept its older rows: legacy retry rows (one row per failed attempt, before 1.9)
+beside rows updated in place (1.9 and later) and offloaded ones.
+
+Dify's source followed (langgenius/dify; facts only, no code):
+- api/migrations/versions/2025_08_21_1559-b45e25c2d166_add_workflownodeexecutionoffload.py
+  @ 2fd337e6109933c839e9bf062782932f02cbe356: the offload table; api/models/workflow.py
+  (`WorkflowNodeExecutionOffload`: `node_execution_id` is `workflow_node_executions.id`,
+  `type` one of inputs, process_data, outputs).
+- api/core/repositories/sqlalchemy_workflow_node_execution_write_repository.py
+  @ 84b4e4afc2988951edbbc2ac90b433d799921f25: a value over the truncation budget is stored
+  whole in a file, an offload row points to it, and the row keeps a truncated copy (values
+  past the budget become "..."); `execution_metadata` is never truncated.
+- api/core/app/workflow/layers/persistence.py @ 03cbdbe355606eb186ebffb518f5db58216f3df9 and
+  api/core/app/workflow/retry_history.py @ 64374c2acdefb555df2bfda354c533be36452fe3: one row
+  per node execution, updated in place on every retry (status `retry`, the attempt's error)
+  and at the end; the error is only overwritten by a new one, so a row that succeeded after
+  retries keeps the last retry's error text; from Dify 1.16 every failed attempt is appended
+  to `process_data["__dify_retry_history"]` (retry_index, inputs, process_data, outputs,
+  error, elapsed_time, execution_metadata, created_at, finished_at in epoch seconds).
+- langgenius/graphon src/graphon/nodes/llm/llm_utils.py
+  @ 3d14fc965e15194003cbcb3c72e7f13a83304a3b (`build_model_identity_inputs`, called by the
+  llm, parameter-extractor and question-classifier nodes): a current LLM node puts
+  `model_provider` and `model_name` in its inputs too.
 """
 
 from __future__ import annotations
@@ -12,7 +36,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
@@ -73,6 +97,23 @@ CREATE TABLE workflow_node_executions (
 );
 CREATE INDEX workflow_node_executions_run ON workflow_node_executions (workflow_run_id);
 """
+# Dify 1.9+ (migration b45e25c2d166, see the module docstring). The id's server default,
+# uuidv7(), is a function Dify's migrations create (built in from PostgreSQL 18 only): left
+# out, the fixture writes its ids.
+OFFLOAD_DDL = """
+CREATE TABLE workflow_node_execution_offload (
+    id uuid NOT NULL,
+    created_at timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    tenant_id uuid NOT NULL,
+    app_id uuid NOT NULL,
+    node_execution_id uuid,
+    type varchar(20) NOT NULL,
+    file_id uuid NOT NULL,
+    CONSTRAINT workflow_node_execution_offload_pkey PRIMARY KEY (id),
+    CONSTRAINT workflow_node_execution_offload_node_execution_id_key
+        UNIQUE (node_execution_id, type)
+);
+"""
 
 _NS = UUID("6f1d2c3b-0000-4000-8000-00000000d1f7")
 TENANT_A = uuid5(_NS, "tenant-a")
@@ -107,6 +148,11 @@ class Node:
     inputs: str | None = None  # raw text overrides (truncated values)
     outputs: str | None = None
     process_data: str | None = None
+    # Dify 1.16+: failed attempts kept in process_data["__dify_retry_history"].
+    retry_history: int = 0
+    # Dify 1.9+: the columns offloaded (a workflow_node_execution_offload row each); the row
+    # keeps the truncated copy given in `inputs`, `outputs` or `process_data`.
+    offloaded: tuple[str, ...] = ()
 
     @property
     def node_id(self) -> str:
@@ -254,6 +300,43 @@ def _runs() -> list[Run]:
                                       "model_name": "gpt-4o"})),
         end,
     ])  # fmt: skip
+    # Dify 1.16+: one row updated in place, its failed attempts kept in process data; it
+    # succeeded, and its error column still holds the last retry's error.
+    start, end = edge_nodes(5.0)
+    history = Run("retry-history", 6.2, 5.1, "succeeded", 0, [
+        start,
+        Node("fetch", "http-request", "Fetch page", 0.1, 4.8,
+             error="HTTP 429: Too Many Requests", retry_history=2),
+        end,
+    ], app_workflow=RESEARCH)  # fmt: skip
+    # Dify 1.9 to 1.15: the same, and nothing records that it was retried.
+    start, end = edge_nodes(4.5)
+    in_place = Run("retry-in-place", 6.4, 4.6, "succeeded", 250, [
+        start,
+        llm("flaky", 0.1, 4.2, 200, 50, "0.000125", error="Rate limit reached"),
+        end,
+    ], app_workflow=RESEARCH)  # fmt: skip
+    # Dify 1.9+: an LLM node whose process data and outputs were over the truncation budget.
+    # The row keeps valid JSON with the keys past the budget as "..." (the usage, and the
+    # model in process data); the model is whole in its inputs, the totals in its metadata.
+    start, end = edge_nodes(6.2)
+    prompt = "Summarize this contract for a customer. Article 1. The parties agree"
+    offloaded = Run("offloaded", 6.6, 6.3, "succeeded", 5200, [
+        start,
+        Node("digest", "llm", "Digest", 0.1, 6.0, tokens=5200, price="0.0031",
+             model=("langgenius/openai/openai", "gpt-4o"),
+             inputs=json.dumps({"model_provider": "langgenius/openai/openai",
+                                "model_name": "gpt-4o"}),
+             process_data=json.dumps({
+                 "model_mode": "chat", "prompts": [{"role": "user", "text": prompt + "..."}],
+                 "usage": "...", "finish_reason": "...", "model_provider": "...",
+                 "model_name": "...",
+             }),
+             outputs=json.dumps({"text": "The contract binds both parti...", "usage": "...",
+                                 "finish_reason": "..."}),
+             offloaded=("process_data", "outputs")),
+        end,
+    ])  # fmt: skip
     start, _ = edge_nodes(0)
     running = Run("running", 7, 0.0, "running", 0, [
         start,
@@ -261,11 +344,14 @@ def _runs() -> list[Run]:
         Node("write", "llm", "Write", 1.6, 0.0, status="pending"),
     ], app_workflow=RESEARCH)  # fmt: skip
     return [plain, _iteration_run(), other_tenant, _loop_run(), exception, retried, failed,
-            truncated, running]  # fmt: skip
+            truncated, history, in_place, offloaded, running]  # fmt: skip
 
 
 RUNS = _runs()
 BY_KEY = {run.key: run for run in RUNS}
+# Runs with rows only Dify 1.9+ writes (in place retries, offloaded values).
+DIFY_1_9 = frozenset({"retry-history", "retry-in-place", "offloaded"})
+RETRY_HISTORY_KEY = "__dify_retry_history"
 
 
 def finished_running_run() -> Run:
@@ -307,11 +393,14 @@ def node_row(run: Run, node: Node, index: int, predecessor: str | None) -> dict[
         usage = {"prompt_tokens": node.prompt, "completion_tokens": node.completion,
                  "total_tokens": node.prompt + node.completion, "currency": "USD",
                  "total_price": node.price}  # fmt: skip
-    process: dict[str, Any] = {"model_mode": "chat", "prompts": [{"role": "user", "text": "hi"}]}
+    process: dict[str, Any] = {}
     if node.model:
+        process.update(model_mode="chat", prompts=[{"role": "user", "text": "hi"}])
         process.update(model_provider=node.model[0], model_name=node.model[1])
     if usage:
         process["usage"] = usage
+    if node.retry_history:
+        process[RETRY_HISTORY_KEY] = retry_history(run, node)
     meta: dict[str, Any] = {}
     if node.tokens is not None:
         meta["total_tokens"] = node.tokens
@@ -329,7 +418,7 @@ def node_row(run: Run, node: Node, index: int, predecessor: str | None) -> dict[
         "node_execution_id": str(uuid5(_NS, f"exec/{run.key}/{node.key}")),
         "node_id": node.node_id, "node_type": node.node_type, "title": node.title,
         "inputs": node.inputs or _json({"query": f"input of {node.node_id}"}),
-        "process_data": node.process_data or (_json(process) if node.model else None),
+        "process_data": node.process_data or (_json(process) if process else None),
         "outputs": node.outputs or (_json(outputs) if finished else None),
         "status": node.status, "error": node.error,
         "elapsed_time": node.seconds if finished else 0,
@@ -337,6 +426,38 @@ def node_row(run: Run, node: Node, index: int, predecessor: str | None) -> dict[
         "created_at": started, "created_by_role": "account", "created_by": ACCOUNT,
         "finished_at": started + timedelta(seconds=node.seconds) if finished else None,
     }  # fmt: skip
+
+
+def retry_history(run: Run, node: Node) -> list[dict[str, Any]]:
+    """The failed attempts Dify 1.16+ appends to the row's process data, one per retry."""
+    attempts = []
+    for retry_index in range(1, node.retry_history + 1):
+        started = run.started + timedelta(seconds=node.start + (retry_index - 1) * 1.5)
+        epoch = int(started.replace(tzinfo=UTC).timestamp())
+        attempts.append({
+            "retry_index": retry_index, "inputs": {"url": "https://example.com/page"},
+            "process_data": {}, "outputs": {}, "error": node.error or "failed",
+            "elapsed_time": 0.4, "execution_metadata": {},
+            "created_at": epoch, "finished_at": epoch + 1,
+        })  # fmt: skip
+    return attempts
+
+
+def offload_rows(run: Run, node: Node) -> list[dict[str, Any]]:
+    """The node's workflow_node_execution_offload rows (the files they name are not kept)."""
+    app_id, _ = run.app_workflow
+    return [
+        {
+            "id": uuid5(_NS, f"offload/{run.key}/{node.key}/{kind}"),
+            "created_at": run.started + timedelta(seconds=node.start + node.seconds),
+            "tenant_id": run.tenant,
+            "app_id": app_id,
+            "node_execution_id": run.node_uuid(node),
+            "type": kind,
+            "file_id": uuid5(_NS, f"upload-file/{run.key}/{node.key}/{kind}"),
+        }
+        for kind in node.offloaded
+    ]
 
 
 def insert_row(conn: psycopg.Connection[Any], table: str, row: dict[str, Any]) -> None:
@@ -355,6 +476,8 @@ def insert_nodes(conn: psycopg.Connection[Any], run: Run, nodes: list[Node]) -> 
         index = run.nodes.index(node) + 1
         predecessor = run.nodes[index - 2].node_id if index > 1 else None
         insert_row(conn, "workflow_node_executions", node_row(run, node, index, predecessor))
+        for row in offload_rows(run, node):
+            insert_row(conn, "workflow_node_execution_offload", row)
 
 
 def _update(conn: psycopg.Connection[Any], table: str, row: dict[str, Any]) -> None:
@@ -375,9 +498,12 @@ def finish_running_run(url: str) -> Run:
     return done
 
 
-def populate(url: str, runs: list[Run] = RUNS) -> None:
+def populate(url: str, runs: list[Run] = RUNS, *, offload_table: bool = True) -> None:
+    """Dify's tables holding `runs`; without `offload_table`, as Dify before 1.9 had them."""
     with psycopg.connect(_libpq(url)) as conn:
         conn.execute(DDL)
+        if offload_table:
+            conn.execute(OFFLOAD_DDL)
         for sequence, run in enumerate(runs, start=1):
             insert_run(conn, run, sequence)
 
@@ -390,12 +516,13 @@ def dify_database() -> Iterator[str]:
         yield url
 
 
-def checksum(url: str) -> tuple[str, str]:
-    """A digest of every row of both Dify tables, to show an import changed nothing."""
+def checksum(url: str) -> tuple[str, ...]:
+    """A digest of every row of the Dify tables an import reads, to show it changed nothing."""
+    tables = ("workflow_runs", "workflow_node_executions", "workflow_node_execution_offload")
     with psycopg.connect(_libpq(url)) as conn:
-        return tuple(  # type: ignore[return-value]
+        return tuple(
             conn.execute(
                 f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t.id), '')) FROM {table} t"
             ).fetchone()[0]  # type: ignore[index]
-            for table in ("workflow_runs", "workflow_node_executions")
+            for table in tables
         )

@@ -28,11 +28,18 @@ from tests.integrations.dify_fixture import (
     insert_row,
     run_row,
 )
-from tests.integrations.test_dify_import import stored, tenant_id_of
+from tests.integrations.test_dify_import import (
+    N_NODES,
+    N_RUNS,
+    stored,
+    tenant_id_of,
+    truncated_nodes,
+)
 
 REAL = Path(__file__).parents[1] / "graphs" / "fixtures" / "real"
 SUMMARY = re.compile(
-    r"^imported (\d+) runs, (\d+) node executions \(\d+\.\d runs/s\); skipped (\d+)$"
+    r"^imported (\d+) runs, (\d+) node executions \(\d+\.\d runs/s\); skipped (\d+); "
+    r"truncated (\d+)$"
 )
 
 
@@ -46,24 +53,26 @@ def invoke(db_url: str, *args: str) -> Result:
     return CliRunner().invoke(cli, ["import", *args, "--database-url", db_url])
 
 
-def summary(result: Result) -> tuple[int, int, int]:
+def summary(result: Result) -> tuple[int, int, int, int]:
+    """(runs, node executions, skipped runs, truncated node executions) of the summary line."""
     assert result.exit_code == 0, result.output
     match = SUMMARY.match(result.stdout.strip().splitlines()[-1])
     assert match is not None, result.stdout
-    runs, nodes, skipped = (int(group) for group in match.groups())
-    return runs, nodes, skipped
+    runs, nodes, skipped, truncated = (int(group) for group in match.groups())
+    return runs, nodes, skipped, truncated
 
 
 def test_import_dify_prints_a_summary_and_resumes(db_url: str, dify_url: str) -> None:
     first = invoke(db_url, "dify", "--dify-database-url", dify_url, "--tenant", "acme")
-    assert summary(first) == (9, 44, 0)
+    assert summary(first) == (N_RUNS, N_NODES, 0, truncated_nodes(RUNS))
     again = invoke(db_url, "dify", "--dify-database-url", dify_url, "--tenant", "acme", "--json")
     assert again.exit_code == 0, again.output
     report = json.loads(again.stdout)
     assert (report["imported_runs"], report["imported_node_executions"]) == (0, 0)
+    assert report["truncated_node_executions"] == 0
     assert report["cursor"] == {
-        "imported_runs": 9,
-        "imported_node_executions": 44,
+        "imported_runs": N_RUNS,
+        "imported_node_executions": N_NODES,
         "unfinished_runs": 1,
     }
     assert report["skipped"] == [] and report["interrupted"] is False
@@ -76,7 +85,12 @@ def test_dify_tenant_and_since_options(db_url: str, dify_url: str) -> None:
         "--dify-tenant", str(TENANT_A), "--since", "2026-11-20T09:03:00", "--batch-size", "2",
     )  # fmt: skip
     expected = [r for r in RUNS if r.tenant == TENANT_A and r.minute >= 3]
-    assert summary(result) == (len(expected), sum(len(r.nodes) for r in expected), 0)
+    assert summary(result) == (
+        len(expected),
+        sum(len(r.nodes) for r in expected),
+        0,
+        truncated_nodes(expected),
+    )
     bad = invoke(db_url, "dify", "--dify-database-url", dify_url, "--tenant", "a",
                  "--dify-tenant", "not-a-uuid")  # fmt: skip
     assert bad.exit_code == 2 and "not-a-uuid" in bad.output
@@ -87,7 +101,7 @@ def test_skipped_runs_are_printed(db_url: str, dify_url: str) -> None:
     with psycopg.connect(dify_url) as conn:
         insert_row(conn, "workflow_runs", run_row(bad, 99))
     result = invoke(db_url, "dify", "--dify-database-url", dify_url, "--tenant", "acme")
-    assert summary(result) == (9, 44, 1)
+    assert summary(result) == (N_RUNS, N_NODES, 1, truncated_nodes(RUNS))
     assert f"skipped Dify run {bad.id}: status: Input should be" in result.stderr
 
 
@@ -109,7 +123,7 @@ def test_follow_polls_until_ctrl_c(
         "--follow", "--poll-seconds", "0.5",
     )  # fmt: skip
     assert polls == [0.5, 0.5]
-    assert summary(result) == (9, 45, 0)
+    assert summary(result) == (N_RUNS, N_NODES + 1, 0, truncated_nodes(RUNS))
     engine = make_engine(db_url)
     try:
         found = stored(engine, [r for r in RUNS if r.key == "running"])["running"]
@@ -163,3 +177,13 @@ def test_import_dify_app_registers_the_graph(db_url: str, tmp_path: Path) -> Non
     neutral.write_text('{"nodes": [{"id": "a", "type": "llm"}], "edges": []}')
     refused = invoke(db_url, "dify-app", str(neutral), "--app", "a", "--workflow", "w")
     assert refused.exit_code == 1 and "no workflow.graph" in refused.output
+
+
+def test_json_summary_counts_truncated_node_executions(db_url: str, dify_url: str) -> None:
+    result = invoke(
+        db_url, "dify", "--dify-database-url", dify_url, "--tenant", "acme", "--json"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["truncated_node_executions"] == truncated_nodes(RUNS) == 1
+    assert (report["imported_runs"], report["imported_node_executions"]) == (N_RUNS, N_NODES)

@@ -37,19 +37,24 @@ from flowscope.timeutil import to_us
 from tests.conftest import _libpq, new_postgres_database
 from tests.integrations.dify_fixture import (
     BY_KEY,
+    DIFY_1_9,
     RUNS,
     T0,
     TENANT_A,
+    Node,
     Run,
     checksum,
     dify_database,
     finish_running_run,
     finished_running_run,
     insert_row,
+    populate,
     run_row,
 )
 
 PRICES = PriceBook()
+N_RUNS = len(RUNS)
+N_NODES = sum(len(run.nodes) for run in RUNS)
 
 
 @pytest.fixture
@@ -113,8 +118,34 @@ def expected_tokens(run: Run) -> int:
     return sum(n.tokens or 0 for n in run.top_level())
 
 
+def expected_retries(run: Run, node: Node) -> int:
+    """The retries Dify recorded for a node's final row: the attempts its 1.16+ history keeps,
+    or the legacy `retry` rows of the same node (and iteration or loop round). Dify 1.9 to
+    1.15 record none."""
+    if node.status == "retry":
+        return 0
+    legacy = [
+        other
+        for other in run.nodes
+        if other.status == "retry"
+        and (other.node_id, other.iteration, other.loop)
+        == (node.node_id, node.iteration, node.loop)
+    ]
+    return node.retry_history + len(legacy)
+
+
+def expected_error(node: Node) -> str | None:
+    """A node that succeeded has no error, whatever text a retry left in its row."""
+    return None if node.status == "succeeded" else node.error
+
+
+def truncated_nodes(runs: list[Run]) -> int:
+    """Node executions with at least one offloaded value."""
+    return sum(bool(node.offloaded) for run in runs for node in run.nodes)
+
+
 def assert_matches(found: RunPublic | None, run: Run) -> None:
-    """A stored run against its Dify definition."""
+    """A stored run against its Dify definition, node by node."""
     assert found is not None, run.key
     assert found.status == run.status
     assert found.app_id == str(run.app_workflow[0])
@@ -131,16 +162,30 @@ def assert_matches(found: RunPublic | None, run: Run) -> None:
     else:
         assert found.total_tokens == expected_tokens(run)
         assert found.elapsed_ms is None
-    assert found.cost == pytest.approx(float(run.cost()), rel=1e-9, abs=1e-12)
+    if any(node.price for node in run.top_level()):
+        assert found.cost == pytest.approx(float(run.cost()), rel=1e-9, abs=1e-12)
+    else:
+        assert found.cost is None  # nothing priced: no cost, not 0
+    by_id = {n.id: n for n in found.node_executions}
+    for node in run.nodes:
+        got = by_id[str(run.node_uuid(node))]
+        where = (run.key, node.key)
+        assert got.retry_count == expected_retries(run, node), where
+        assert got.error == expected_error(node), where
+        assert got.truncated == bool(node.offloaded), where
+        assert got.total_tokens == node.tokens, where
+        if node.model is not None:
+            assert (got.model_provider, got.model_name) == node.model, where
 
 
 def test_import_matches_dify(engine: Engine, dify_url: str) -> None:
     reports: list[BatchReport] = []
     importer = run_import(engine, dify_url, on_batch=reports.append)
 
-    assert importer.totals.imported_runs == len(RUNS) == 9
-    assert importer.totals.node_executions == sum(len(r.nodes) for r in RUNS) == 44
+    assert importer.totals.imported_runs == N_RUNS == 12
+    assert importer.totals.node_executions == N_NODES == 53
     assert importer.totals.skipped == []
+    assert importer.totals.truncated_node_executions == truncated_nodes(RUNS) == 1
     found = stored(engine, RUNS)
     for run in RUNS:
         assert_matches(found[run.key], run)
@@ -203,6 +248,31 @@ def test_import_matches_dify(engine: Engine, dify_url: str) -> None:
     assert (story.prompt_tokens, story.completion_tokens, story.input_hash) == (None, None, None)
     assert (story.model_provider, story.model_name, story.total_tokens) == ("openai", "gpt-4o", 700)
 
+    # Dify 1.16+: retries from the row's history; its stale error text is not the node's.
+    history = found["retry-history"]
+    assert history is not None
+    fetch = next(n for n in history.node_executions if n.node_id == "fetch")
+    assert (fetch.status, fetch.retry_count, fetch.error) == ("succeeded", 2, None)
+    # Dify 1.9 to 1.15: retried in place, and nothing says how often.
+    in_place = found["retry-in-place"]
+    assert in_place is not None
+    flaky = next(n for n in in_place.node_executions if n.node_id == "flaky")
+    assert (flaky.status, flaky.retry_count, flaky.error) == ("succeeded", 0, None)
+    # Offloaded process data and outputs: the model from the inputs, the totals from the
+    # metadata, no split, and the node says it was truncated.
+    offloaded = found["offloaded"]
+    assert offloaded is not None
+    digest = next(n for n in offloaded.node_executions if n.node_id == "digest")
+    assert (digest.model_provider, digest.model_name) == ("langgenius/openai/openai", "gpt-4o")
+    assert (digest.prompt_tokens, digest.completion_tokens, digest.total_tokens) == (
+        None,
+        None,
+        5200,
+    )
+    assert digest.cost == pytest.approx(0.0031) and digest.truncated is True
+    assert digest.input_hash is not None  # its inputs were not cut
+    assert [n.truncated for n in offloaded.node_executions] == [False, True, False]
+
     running = found["running"]
     assert running is not None and running.finished_at is None
     assert {n.node_id: n.status for n in running.node_executions}["write"] == "running"
@@ -212,11 +282,11 @@ def test_import_matches_dify(engine: Engine, dify_url: str) -> None:
     last = RUNS[-1]
     assert cursor.position == (to_us(last.started.replace(tzinfo=UTC)), str(last.id))
     assert cursor.unfinished == (str(BY_KEY["running"].id),)
-    assert (cursor.imported_runs, cursor.imported_node_executions) == (9, 44)
-    assert [r.rows_read for r in reports] == [9]  # one batch, smaller than batch_size
+    assert (cursor.imported_runs, cursor.imported_node_executions) == (N_RUNS, N_NODES)
+    assert [r.rows_read for r in reports] == [N_RUNS]  # one batch, smaller than batch_size
 
     figures = rollups(engine)
-    assert sum(f["run_count"] for f in figures.values()) == 9
+    assert sum(f["run_count"] for f in figures.values()) == N_RUNS
 
 
 def test_import_again_adds_nothing(engine: Engine, dify_url: str) -> None:
@@ -225,6 +295,7 @@ def test_import_again_adds_nothing(engine: Engine, dify_url: str) -> None:
     reports: list[BatchReport] = []
     again = run_import(engine, dify_url, on_batch=reports.append)
     assert (again.totals.imported_runs, again.totals.node_executions) == (0, 0)
+    assert again.totals.truncated_node_executions == 0  # nothing written again
     # The running run is re-read once per process, but it did not change: no update (it was
     # counted as one, issue 15 item 7).
     assert again.totals.refreshed_runs == 0
@@ -232,7 +303,7 @@ def test_import_again_adds_nothing(engine: Engine, dify_url: str) -> None:
     assert rollups(engine) == figures
     with read_transaction(engine) as conn:
         cursor = read_cursor(conn, tenant_id_of(engine), again.source)
-    assert (cursor.imported_runs, cursor.imported_node_executions) == (9, 44)
+    assert (cursor.imported_runs, cursor.imported_node_executions) == (N_RUNS, N_NODES)
 
 
 def test_running_run_finishes_on_a_later_pass(engine: Engine, dify_url: str) -> None:
@@ -249,7 +320,7 @@ def test_running_run_finishes_on_a_later_pass(engine: Engine, dify_url: str) -> 
     with read_transaction(engine) as conn:
         cursor = read_cursor(conn, tenant_id_of(engine), first.source)
     assert cursor.unfinished == ()
-    assert (cursor.imported_runs, cursor.imported_node_executions) == (9, 45)
+    assert (cursor.imported_runs, cursor.imported_node_executions) == (N_RUNS, N_NODES + 1)
     third = run_import(engine, dify_url)
     assert third.totals.refreshed_runs == 0 and third.totals.node_executions == 0
 
@@ -267,14 +338,14 @@ def test_killed_import_resumes_with_the_same_totals(engine: Engine, dify_url: st
     assert [key for key, run in partial.items() if run is not None] == ["plain", "iteration"]
 
     resumed = run_import(engine, dify_url, batch_size=2)
-    assert resumed.totals.imported_runs == 7
+    assert resumed.totals.imported_runs == N_RUNS - 2
     found = stored(engine, RUNS)
     for run in RUNS:
         assert_matches(found[run.key], run)
     with read_transaction(engine) as conn:
         cursor = read_cursor(conn, tenant_id_of(engine), resumed.source)
-    assert (cursor.imported_runs, cursor.imported_node_executions) == (9, 44)
-    assert sum(f["run_count"] for f in rollups(engine).values()) == 9
+    assert (cursor.imported_runs, cursor.imported_node_executions) == (N_RUNS, N_NODES)
+    assert sum(f["run_count"] for f in rollups(engine).values()) == N_RUNS
     total_tokens = sum(f["tokens"]["total"] for f in rollups(engine).values())
     assert total_tokens == sum(expected_tokens(run) for run in RUNS)
 
@@ -282,7 +353,7 @@ def test_killed_import_resumes_with_the_same_totals(engine: Engine, dify_url: st
 def test_dify_tenant_filter(engine: Engine, dify_url: str) -> None:
     importer = run_import(engine, dify_url, dify_tenant=TENANT_A)
     assert importer.source.endswith(f"#{TENANT_A}")
-    assert importer.totals.imported_runs == 8
+    assert importer.totals.imported_runs == sum(run.tenant == TENANT_A for run in RUNS) == 11
     found = stored(engine, RUNS)
     assert found["other-tenant"] is None
     assert all(found[run.key] is not None for run in RUNS if run.tenant == TENANT_A)
@@ -291,7 +362,7 @@ def test_dify_tenant_filter(engine: Engine, dify_url: str) -> None:
 def test_since_filter(engine: Engine, dify_url: str) -> None:
     importer = run_import(engine, dify_url, since=T0 + timedelta(minutes=4))
     expected = {run.key for run in RUNS if run.minute >= 4}
-    assert expected == {"retry", "failed", "truncated", "running"}
+    assert expected == {"retry", "failed", "truncated", "running"} | DIFY_1_9
     assert importer.totals.imported_runs == len(expected)
     found = stored(engine, RUNS)
     assert {key for key, run in found.items() if run is not None} == expected
@@ -320,7 +391,7 @@ def test_unfit_runs_are_skipped_and_the_cursor_moves_past_them(
         insert_row(conn, "workflow_runs", run_row(bad, 99))
     later = run_import(engine, dify_url, batch_size=4)
     assert [(s.run_id, "status" in s.reason) for s in later.totals.skipped] == [(str(bad.id), True)]
-    assert later.totals.imported_runs == 9
+    assert later.totals.imported_runs == N_RUNS
     with read_transaction(engine) as conn:
         cursor = read_cursor(conn, tenant_id_of(engine), later.source)
     assert cursor.position is not None and cursor.position[1] == str(bad.id)
@@ -331,7 +402,7 @@ def test_runs_owned_by_another_tenant_are_skipped(engine: Engine, dify_url: str)
     run_import(engine, dify_url, tenant="acme")
     other = run_import(engine, dify_url, tenant="globex")
     assert other.totals.imported_runs == 0
-    assert len(other.totals.skipped) == 9
+    assert len(other.totals.skipped) == N_RUNS
     assert {s.reason for s in other.totals.skipped} == {
         "this run id is already used by another tenant"
     }
@@ -390,7 +461,20 @@ def test_two_imports_of_one_source_take_turns(
 
     monkeypatch.setattr(dify_import, "read_runs_after", read_while_another_import_commits)
     first = run_import(engine, dify_url)
-    assert others[0].totals.imported_runs == 9 and first.totals.imported_runs == 0
+    assert others[0].totals.imported_runs == N_RUNS and first.totals.imported_runs == 0
     with read_transaction(engine) as conn:
         cursor = read_cursor(conn, tenant_id_of(engine), first.source)
-    assert (cursor.imported_runs, cursor.imported_node_executions) == (9, 44)
+    assert (cursor.imported_runs, cursor.imported_node_executions) == (N_RUNS, N_NODES)
+
+
+def test_dify_before_1_9_has_no_offload_table(engine: Engine) -> None:
+    """Dify before 1.9 has no workflow_node_execution_offload: nothing is marked truncated."""
+    runs = [run for run in RUNS if not any(node.offloaded for node in run.nodes)]
+    with new_postgres_database() as url:
+        populate(url, runs, offload_table=False)
+        importer = run_import(engine, url)
+    assert importer.totals.imported_runs == len(runs) == N_RUNS - 1
+    assert importer.totals.truncated_node_executions == 0
+    found = stored(engine, runs)
+    for run in runs:
+        assert_matches(found[run.key], run)

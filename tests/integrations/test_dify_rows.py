@@ -181,7 +181,7 @@ def test_retry_rows_count_towards_the_final_attempt_per_iteration_index() -> Non
         row("solo", at=5, status="retry"),
         row("solo", at=6, status="failed"),
     ]
-    nodes = nodes_from_rows(rows)
+    nodes = nodes_from_rows(rows, finished=True)
     assert [n.get("retry_count") for n in nodes] == [0, None, None, 2, 0, None, 1]
     assert [n["parent_id"] for n in nodes] == [None] + [str(rows[0]["id"])] * 4 + [None, None]
 
@@ -194,7 +194,7 @@ def test_parent_is_the_latest_container_execution_started_before_the_child() -> 
         row("child", at=11, meta={"loop_id": "lp", "loop_index": 0}),
         row("orphan", at=12, meta={"loop_id": "missing", "loop_index": 0}),
     ]
-    nodes = nodes_from_rows(rows)
+    nodes = nodes_from_rows(rows, finished=True)
     assert nodes[1]["parent_id"] == str(rows[0]["id"])
     assert nodes[3]["parent_id"] == str(rows[2]["id"])
     assert nodes[4]["parent_id"] is None
@@ -207,7 +207,7 @@ def test_nested_containers_link_to_the_innermost() -> None:
         row("inner", at=1, node_type="loop", meta={"iteration_id": "outer", "iteration_index": 0}),
         row("leaf", at=2, meta={"iteration_id": "outer", "loop_id": "inner", "loop_index": 0}),
     ]
-    nodes = nodes_from_rows(rows)
+    nodes = nodes_from_rows(rows, finished=True)
     assert nodes[1]["parent_id"] == str(rows[0]["id"])
     assert nodes[2]["parent_id"] == str(rows[1]["id"])
 
@@ -230,3 +230,136 @@ def test_checked_run_validates_and_explains() -> None:
     assert backwards.reason == "node_executions.0.finished_at: finished_at is before started_at"
     unreadable = checked_run(run_row(created_at=None), [])
     assert isinstance(unreadable, SkippedRun) and "unreadable" in unreadable.reason
+
+
+def history(attempts: int) -> list[dict[str, Any]]:
+    """Dify 1.16+'s `__dify_retry_history`: one entry per failed attempt."""
+    return [
+        {
+            "retry_index": i,
+            "inputs": {},
+            "process_data": {},
+            "outputs": {},
+            "error": "HTTP 429",
+            "elapsed_time": 0.5,
+            "execution_metadata": {},
+            "created_at": 1795165200 + i,
+            "finished_at": 1795165201 + i,
+        }
+        for i in range(1, attempts + 1)
+    ]
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+def test_retries_from_the_history_dify_keeps_in_process_data(attempts: int) -> None:
+    process = {"request": "GET /", "__dify_retry_history": history(attempts)}
+    rows = [row("fetch", process_data=orjson.dumps(process).decode(), error="HTTP 429")]
+    (node,) = nodes_from_rows(rows, finished=True)
+    assert (node["status"], node["retry_count"], node["error"]) == ("succeeded", attempts, None)
+
+
+def test_a_history_cut_by_truncation_gives_no_count() -> None:
+    process = {"request": "GET /", "__dify_retry_history": "..."}
+    (node,) = nodes_from_rows(
+        [row("fetch", process_data=orjson.dumps(process).decode())], finished=True
+    )
+    assert node["retry_count"] == 0
+
+
+def test_a_succeeded_row_keeps_no_error_but_failures_do() -> None:
+    stale = node_from_row(row("flaky", error="Rate limit reached"))
+    assert stale["status"] == "succeeded" and stale["error"] is None
+    for status in ("failed", "exception", "retry"):
+        assert node_from_row(row("n", status=status, error="boom"))["error"] == "boom"
+
+
+def in_place_retry() -> dict[str, Any]:
+    """A 1.9+ row Dify updated to `retry` while the next attempt runs: no end yet."""
+    return row("flaky", at=1, status="retry", error="Rate limit reached", elapsed_time=0,
+               finished_at=None)  # fmt: skip
+
+
+def test_a_row_still_in_retry_is_running_while_the_run_goes_on() -> None:
+    run = run_from_rows(
+        run_row("running", total_tokens=0, elapsed_time=0, finished_at=None),
+        [row("start", at=0), in_place_retry()],
+    )
+    flaky = run["node_executions"][1]
+    assert flaky["status"] == "running"
+    assert (flaky["finished_at"], flaky["elapsed_ms"], flaky["error"]) == (None, None, None)
+    assert flaky["retry_count"] == 0
+
+
+def test_a_row_still_in_retry_when_the_run_ended_failed() -> None:
+    ended = T + timedelta(seconds=9)
+    run = run_from_rows(
+        run_row("failed", error="Node flaky run failed", finished_at=ended, elapsed_time=9),
+        [row("start", at=0), in_place_retry()],
+    )
+    flaky = run["node_executions"][1]
+    assert flaky["status"] == "failed" and flaky["error"] == "Rate limit reached"
+    assert flaky["finished_at"] == ended.replace(tzinfo=UTC) and flaky["elapsed_ms"] is None
+    checked = checked_run(run_row("failed", finished_at=ended), [in_place_retry()])
+    assert not isinstance(checked, SkippedRun)
+
+
+def test_legacy_retry_rows_stay_retry_rows_even_while_the_run_goes_on() -> None:
+    rows = [
+        row("flaky", at=1, status="retry", error="Rate limit reached"),
+        row("flaky", at=3, status="running", elapsed_time=0, finished_at=None),
+    ]
+    nodes = nodes_from_rows(rows, finished=False)
+    assert [(n["status"], n.get("retry_count")) for n in nodes] == [("retry", None), ("running", 1)]
+
+
+OFFLOADED_PROCESS = {
+    "model_mode": "chat", "prompts": [{"role": "user", "text": "Summarize this contract..."}],
+    "usage": "...", "finish_reason": "...", "model_provider": "...", "model_name": "...",
+}  # fmt: skip
+
+
+def test_offloaded_row_is_truncated_and_reads_the_model_from_its_inputs() -> None:
+    node = node_from_row(
+        row(
+            "digest",
+            node_type="llm",
+            inputs='{"model_provider": "langgenius/openai/openai", "model_name": "gpt-4o"}',
+            process_data=orjson.dumps(OFFLOADED_PROCESS).decode(),
+            outputs='{"text": "The contract binds both parti...", "usage": "..."}',
+            meta={"total_tokens": 5200, "total_price": "0.0031", "currency": "USD"},
+            offloaded=("outputs", "process_data"),
+        )
+    )
+    assert node["truncated"] is True
+    assert (node["model_provider"], node["model_name"]) == ("langgenius/openai/openai", "gpt-4o")
+    assert (node["prompt_tokens"], node["completion_tokens"], node["total_tokens"]) == (
+        None,
+        None,
+        5200,
+    )
+    assert node["cost"] == 0.0031 and node["input_hash"] is not None
+
+
+def test_values_cut_by_truncation_are_not_read_as_figures() -> None:
+    node = node_from_row(
+        row(
+            "digest",
+            node_type="llm",
+            inputs='{"query": "Summarize the contract: Article 1. The parties agr..."}',
+            process_data=orjson.dumps(
+                {**OFFLOADED_PROCESS, "model_provider": "openai", "model_name": "gpt-4o-mi..."}
+            ).decode(),
+            offloaded=("inputs", "process_data"),
+        )
+    )
+    # A cut value is no model; a hash of cut inputs would match other inputs cut alike.
+    assert node["model_provider"] == "openai" and node["model_name"] is None
+    assert node["input_hash"] is None and node["truncated"] is True
+
+
+def test_a_row_without_offload_is_not_marked() -> None:
+    assert "truncated" not in node_from_row(row("n", offloaded=()))
+    assert "truncated" not in node_from_row(row("n"))
+    # Without an offload row, a value ending in "..." is the node's own.
+    plain = node_from_row(row("n", process_data='{"model_name": "odd..."}'))
+    assert plain["model_name"] == "odd..."

@@ -302,3 +302,21 @@ def test_a_finished_node_reported_again_keeps_what_only_the_first_report_knew(
     done = node("n2", "step", start=0, end=1, title="Step")
     assert post(client, key, batch(run("r2", [done]))).status_code == 200
     assert get_run(client, key, "r2")["node_executions"][0]["predecessor_node_id"] is None
+
+
+def test_a_truncated_node_execution_says_so(client: TestClient, key: str) -> None:
+    """`truncated` is kept with the node's details and read back; false when not reported."""
+    nodes = [
+        llm("n1", node_id="digest", start=0, end=2, truncated=True),
+        node("n2", "step", start=2, end=3),
+    ]
+    assert post(client, key, batch(run("r1", nodes))).status_code == 200
+    stored = get_run(client, key, "r1")["node_executions"]
+    assert [(n["id"], n["truncated"]) for n in stored] == [("n1", True), ("n2", False)]
+    # A second source that does not know (Dify's trace after its database) keeps the mark.
+    again = [llm("n1", node_id="digest", start=0, end=2)]
+    assert post(client, key, batch(run("r1", again))).status_code == 200
+    assert get_run(client, key, "r1")["node_executions"][0]["truncated"] is True
+    bad = post(client, key, batch(run("r2", [node("n1", truncated="maybe")])))
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "runs", 0, "node_executions", 0, "truncated"]

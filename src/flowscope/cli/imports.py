@@ -219,17 +219,20 @@ def _counts(totals: ImportTotals, seconds: float) -> dict[str, float | int]:
         "imported_node_executions": totals.node_executions,
         "updated_runs": totals.refreshed_runs,
         "skipped_runs": len(totals.skipped),
+        "truncated_node_executions": totals.truncated_node_executions,
         "import_seconds": round(seconds, 3),
         "runs_per_second": round(totals.imported_runs / seconds, 1) if seconds > 0 else 0.0,
     }
 
 
 def summary_line(totals: ImportTotals, seconds: float) -> str:
-    """`imported N runs, M node executions (X runs/s); skipped K`."""
+    """`imported N runs, M node executions (X runs/s); skipped K; truncated T`: T node
+    executions whose inputs, outputs or process data Dify kept only cut."""
     counts = _counts(totals, seconds)
     return (
         f"imported {totals.imported_runs} runs, {totals.node_executions} node executions "
-        f"({counts['runs_per_second']:.1f} runs/s); skipped {len(totals.skipped)}"
+        f"({counts['runs_per_second']:.1f} runs/s); skipped {len(totals.skipped)}; "
+        f"truncated {totals.truncated_node_executions}"
     )
 
 

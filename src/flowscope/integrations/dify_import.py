@@ -68,6 +68,9 @@ class BatchReport:
     refreshed_runs: int  # runs already stored that changed (an unfinished run that went on)
     skipped: tuple[SkippedRun, ...]
     caught_up: bool  # no newer run is waiting
+    # (run id, node execution id) of the truncated node executions of the runs it added or
+    # changed: Dify kept only a cut copy of their inputs, outputs or process data.
+    truncated: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass
@@ -78,12 +81,19 @@ class ImportTotals:
     node_executions: int = 0
     refreshed_runs: int = 0
     skipped: list[SkippedRun] = field(default_factory=list)
+    truncated: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def truncated_node_executions(self) -> int:
+        """Truncated node executions written, each once however often its run was."""
+        return len(self.truncated)
 
     def add(self, report: BatchReport) -> None:
         self.imported_runs += report.imported_runs
         self.node_executions += report.node_executions
         self.refreshed_runs += report.refreshed_runs
         self.skipped.extend(report.skipped)
+        self.truncated |= report.truncated
 
 
 class _CursorMoved(Exception):
@@ -196,7 +206,7 @@ class DifyImport:
         rest written again."""
         while True:
             try:
-                added_runs, added_nodes, updated_runs = self._write(batch)
+                added, added_nodes, changed = self._write(batch)
                 break
             except IngestRejected as exc:
                 batch = batch.without(_rejected(batch.write, exc))
@@ -207,16 +217,23 @@ class DifyImport:
                 self._last_written.pop(run["id"], None)
         return BatchReport(
             rows_read=batch.rows_read,
-            imported_runs=added_runs,
+            imported_runs=len(added),
             node_executions=added_nodes,
-            refreshed_runs=updated_runs,
+            refreshed_runs=len(changed),
             skipped=batch.skipped,
             caught_up=batch.caught_up,
+            truncated=frozenset(
+                (run["id"], node["id"])
+                for run in batch.write
+                if run["id"] in added or run["id"] in changed
+                for node in run.get("node_executions", ())
+                if node.get("truncated")
+            ),
         )
 
-    def _write(self, batch: _Batch) -> tuple[int, int, int]:
-        """(runs added, node executions added, runs changed), with the cursor moved past the
-        batch."""
+    def _write(self, batch: _Batch) -> tuple[set[str], int, set[str]]:
+        """(ids of the runs added, node executions added, ids of the stored runs that
+        changed), with the cursor moved past the batch."""
         expected = batch.expected
         with write_transaction(self._engine) as conn:
             lock_cursor(conn, self._tenant_id, self.source)
@@ -228,22 +245,24 @@ class DifyImport:
                 ingest_runs(conn, self._tenant_id, batch.write, prices=self._prices)
             counts = _stored_node_counts(conn, self._tenant_id, run_ids)
             again = _stored_runs(conn, self._tenant_id, list(before))
-            added_runs = len(counts.keys() - before.keys())
+            added = counts.keys() - before.keys()
             added_nodes = sum(counts.values()) - sum(len(s.nodes) for s in before.values())
-            updated_runs = sum(
-                _content(stored) != _content(again[run_id]) for run_id, stored in before.items()
-            )
+            changed = {
+                run_id
+                for run_id, stored in before.items()
+                if _content(stored) != _content(again[run_id])
+            }
             done = batch.handled | {run["id"] for run in batch.read}
             unfinished = [rid for rid in expected.unfinished if rid not in done]
             unfinished += [run["id"] for run in batch.read if run["status"] in UNFINISHED]
             state = CursorState(
                 position=batch.position or expected.position,
                 unfinished=tuple(dict.fromkeys(unfinished)),
-                imported_runs=expected.imported_runs + added_runs,
+                imported_runs=expected.imported_runs + len(added),
                 imported_node_executions=expected.imported_node_executions + added_nodes,
             )
             write_cursor(conn, self._tenant_id, self.source, state, now_us())
-        return added_runs, added_nodes, updated_runs
+        return set(added), added_nodes, changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,15 @@ Each function takes row dicts as psycopg returns them (uuids, naive UTC timestam
 kept as text) and builds an unvalidated `RunCreate`-shaped dict; the importer validates it.
 Dify stores inputs, outputs and process data as text that it may truncate, so every JSON
 column is read tolerantly: a value that does not parse gives no hash, no split, no model.
+Since 1.9 Dify moves a value over its budget to a file, records it in
+`workflow_node_execution_offload` and keeps a cut copy in the row (values past the budget
+become "...", long strings end in "..."): the source lists a node's offloaded columns in
+`row["offloaded"]`, the node is marked `truncated`, and cut values are not read as figures.
+
+Retries: before 1.9 each failed attempt was a row of its own with status `retry`. Since 1.9
+one row is updated in place (running, `retry` while the next attempt runs, then its final
+status) and keeps the last retry's error even when it succeeds; only Dify 1.16+ records the
+attempts, in `process_data["__dify_retry_history"]`.
 
 Tokens and cost: a container row (iteration, loop) already includes its children's, so each
 child gets `parent_id` = the container's execution id and ingestion counts it only when the
@@ -23,7 +32,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from flowscope.limits import MAX_COUNT, MAX_ERROR, MAX_ID, MAX_TITLE
+from flowscope.limits import MAX_COUNT, MAX_ERROR, MAX_ID, MAX_RETRIES, MAX_TITLE
 from flowscope.store.rows import UNFINISHED
 
 Row = Mapping[str, Any]
@@ -31,6 +40,10 @@ Row = Mapping[str, Any]
 # Dify's `pending` (queued, not started) has no flowscope twin: it is still running.
 _NODE_STATUS = {"pending": "running"}
 _RETRY = "retry"
+_RETRY_HISTORY = "__dify_retry_history"  # Dify 1.16+: the failed attempts, in process data
+_CUT = "..."  # what Dify's truncation leaves at the end of a value it cut
+# Node types whose inputs name their model since graphon (build_model_identity_inputs).
+_MODEL_IN_INPUTS = frozenset({"llm", "parameter-extractor", "question-classifier"})
 
 
 def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
@@ -52,16 +65,52 @@ def run_from_rows(run: Row, nodes: Sequence[Row]) -> dict[str, Any]:
         "triggered_from": _short(run.get("triggered_from")),
         "inputs_hash": json_hash(run.get("inputs")),
         "total_tokens": tokens if (finished or tokens) else None,
-        "node_executions": nodes_from_rows(nodes),
+        "node_executions": nodes_from_rows(
+            nodes, finished=finished, finished_at=_maybe_utc(run.get("finished_at"))
+        ),
     }
 
 
-def nodes_from_rows(rows: Sequence[Row]) -> list[dict[str, Any]]:
+def nodes_from_rows(
+    rows: Sequence[Row], *, finished: bool, finished_at: datetime | None = None
+) -> list[dict[str, Any]]:
     """The `NodeExecutionCreate` dicts of one run's node rows, with container links and the
-    retry counts that need the whole run to compute."""
+    retry counts that need the whole run to compute; `finished` (at `finished_at`) says
+    whether the run has ended."""
     nodes = [node_from_row(row) for row in rows]
-    link_nodes(nodes, [row["created_at"] for row in rows])
+    starts = [row["created_at"] for row in rows]
+    _settle_retrying(nodes, starts, finished, finished_at)
+    link_nodes(nodes, starts)
     return nodes
+
+
+def _settle_retrying(
+    nodes: Sequence[dict[str, Any]],
+    starts: Sequence[datetime],
+    run_finished: bool,
+    run_finished_at: datetime | None,
+) -> None:
+    """A `retry` row that no later row of the same attempt key follows is a row Dify 1.9+
+    updated in place while the next attempt runs (or a legacy one whose next attempt has no
+    row yet): running while the run goes on, failed once it has ended, as Dify fails the
+    node executions a run leaves running. Earlier `retry` rows are legacy failed attempts."""
+    last: dict[tuple[Any, ...], int] = {}
+    for i in sorted(range(len(nodes)), key=lambda i: starts[i]):
+        last[_attempt_key(nodes[i])] = i
+    for i in last.values():
+        node = nodes[i]
+        if node["status"] != _RETRY:
+            continue
+        if not run_finished:
+            # The error is the failed attempt's, not the running one's.
+            node.update(status="running", finished_at=None, elapsed_ms=None, error=None)
+            continue
+        node["status"] = "failed"
+        ended = run_finished_at
+        if node["finished_at"] is None and ended is not None and ended >= node["started_at"]:
+            node.update(finished_at=ended, elapsed_ms=None)  # from the timestamps
+        elif node["finished_at"] is None:
+            node["elapsed_ms"] = None
 
 
 def link_nodes(nodes: Sequence[dict[str, Any]], starts: Sequence[datetime]) -> None:
@@ -74,20 +123,27 @@ def link_nodes(nodes: Sequence[dict[str, Any]], starts: Sequence[datetime]) -> N
         if node.get("parent_id") is None:
             node["parent_id"] = _parent_id(node, started, containers)
         if node["status"] != _RETRY:
-            node["retry_count"] = retries.get(_attempt_key(node), 0)
+            recorded = node.get("retry_count", 0)  # Dify 1.16+'s history, else none
+            node["retry_count"] = min(recorded + retries.get(_attempt_key(node), 0), MAX_RETRIES)
 
 
 def node_from_row(row: Row) -> dict[str, Any]:
-    """A `NodeExecutionCreate` dict from one row, without `parent_id` and `retry_count`."""
+    """A `NodeExecutionCreate` dict from one row, without `parent_id`, and with a
+    `retry_count` only when Dify 1.16+ recorded the attempts in the row."""
     status = row["status"]
-    meta = parse_object(row.get("execution_metadata"))
+    node_type = row["node_type"]
+    offloaded = frozenset(row.get("offloaded") or ())
+    meta = parse_object(row.get("execution_metadata"))  # never truncated
     outputs = parse_object(row.get("outputs"))
     process = parse_object(row.get("process_data"))
     prompt, completion = _usage_split(outputs, process)
+    models = [(process, "process_data" in offloaded)]
+    if node_type in _MODEL_IN_INPUTS:
+        models.insert(0, (parse_object(row.get("inputs")), "inputs" in offloaded))
     node: dict[str, Any] = {
         "id": str(row["id"]),
         "node_id": str(row["node_id"]),
-        "node_type": row["node_type"],
+        "node_type": node_type,
         "title": _text(row.get("title"), MAX_TITLE),
         "index": row.get("index"),
         "predecessor_node_id": _text(row.get("predecessor_node_id"), MAX_ID),
@@ -97,19 +153,26 @@ def node_from_row(row: Row) -> dict[str, Any]:
         "elapsed_ms": (
             None if node_status(status) in UNFINISHED else elapsed_ms(row.get("elapsed_time"))
         ),
-        "error": _text(row.get("error"), MAX_ERROR),
-        "model_provider": _short(process.get("model_provider")),
-        "model_name": _short(process.get("model_name")),
+        # A node that succeeded after retries keeps the last retry's error in its row.
+        "error": None if status == "succeeded" else _text(row.get("error"), MAX_ERROR),
+        "model_provider": _first_whole(models, "model_provider"),
+        "model_name": _first_whole(models, "model_name"),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": _count(meta.get("total_tokens")),
-        "input_hash": json_hash(row.get("inputs")),
+        # A hash of cut inputs would match other inputs cut alike.
+        "input_hash": None if "inputs" in offloaded else json_hash(row.get("inputs")),
         "iteration_id": _text(meta.get("iteration_id"), MAX_ID),
         "iteration_index": _count(meta.get("iteration_index")),
         "loop_id": _text(meta.get("loop_id"), MAX_ID),
         "loop_index": _count(meta.get("loop_index")),
     }
     node.update(dify_cost(meta))
+    attempts = process.get(_RETRY_HISTORY)
+    if isinstance(attempts, list):
+        node["retry_count"] = min(len(attempts), MAX_RETRIES)
+    if offloaded:
+        node["truncated"] = True
     return node
 
 
@@ -184,6 +247,17 @@ def _count(value: Any) -> int | None:
     floats, counts no database column could sum)."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
         return value
+    return None
+
+
+def _first_whole(sources: Sequence[tuple[dict[str, Any], bool]], key: str) -> str | None:
+    """The first text under `key` in these objects that was not cut: in an object whose
+    column Dify truncated (the flag), a value ending in "..." may be the head of a longer one
+    or stand for a value past the budget."""
+    for holder, truncated in sources:
+        value = _short(holder.get(key))
+        if value is not None and not (truncated and value.endswith(_CUT)):
+            return value
     return None
 
 

@@ -2,9 +2,9 @@
 
 Dify's database is not flowscope's: it is reached with psycopg directly, the session is made
 read-only before the first query (PostgreSQL then refuses any write, whatever the role may
-do), and only `workflow_runs` and `workflow_node_executions` are read, with named columns.
-Each batch is read in one repeatable-read transaction, so a run and its node executions are
-one consistent snapshot.
+do), and only `workflow_runs`, `workflow_node_executions` and, when it exists (Dify 1.9+),
+`workflow_node_execution_offload` are read, with named columns. Each batch is read in one
+repeatable-read transaction, so a run and its node executions are one consistent snapshot.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ NODE_COLUMNS = (
 # Quoted: `index` is an SQL keyword.
 _NODE_SELECT = ", ".join(f'"{column}"' for column in NODE_COLUMNS)
 _TABLES = {"workflow_runs": RUN_COLUMNS, "workflow_node_executions": NODE_COLUMNS}
+# Dify 1.9+: one row per value moved to storage, `node_execution_id` the node row's id, `type`
+# inputs, process_data or outputs (api/models/workflow.py, WorkflowNodeExecutionOffload).
+OFFLOAD_TABLE = "workflow_node_execution_offload"
 
 
 class DifySourceError(Exception):
@@ -179,14 +182,34 @@ def read_runs_by_id(conn: DifyConnection, run_ids: Sequence[str]) -> RunRows:
 
 
 def _with_nodes(conn: DifyConnection, runs: list[dict[str, Any]]) -> RunRows:
-    """All node executions of these runs, in one query."""
+    """All node executions of these runs, in one query, each with the sorted list of its
+    offloaded columns as `offloaded` (empty before Dify 1.9)."""
     by_run: dict[str, list[dict[str, Any]]] = {str(run["id"]): [] for run in runs}
     if by_run:
         nodes = conn.execute(
             f"SELECT {_NODE_SELECT} FROM workflow_node_executions "
             'WHERE workflow_run_id = ANY(%s::uuid[]) ORDER BY created_at, "index", id',
             (list(by_run),),
-        )
+        ).fetchall()
+        offloaded = _offloaded(conn, [node["id"] for node in nodes])
         for node in nodes:
+            node["offloaded"] = sorted(offloaded.get(str(node["id"]), ()))
             by_run[str(node["workflow_run_id"])].append(node)
     return [(run, by_run[str(run["id"])]) for run in runs]
+
+
+def _offloaded(conn: DifyConnection, node_ids: Sequence[Any]) -> dict[str, set[str]]:
+    """node execution id -> the columns Dify offloaded (keeping a cut copy in the row), by
+    the offload table's unique (node_execution_id, type) index; {} without the table."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (OFFLOAD_TABLE,))
+    found = row.fetchone()
+    if not node_ids or found is None or not found["present"]:
+        return {}
+    by_node: dict[str, set[str]] = {}
+    for offload in conn.execute(
+        f"SELECT node_execution_id, type FROM {OFFLOAD_TABLE} "
+        "WHERE node_execution_id = ANY(%s::uuid[])",
+        ([str(node_id) for node_id in node_ids],),
+    ):
+        by_node.setdefault(str(offload["node_execution_id"]), set()).add(str(offload["type"]))
+    return by_node

@@ -98,6 +98,7 @@ def _node(n: Row[Any]) -> NodeExecutionPublic:
         loop_id=details.get("loop_id"),
         loop_index=details.get("loop_index"),
         parent_id=n.parent_id,
+        truncated=bool(details.get("truncated")),
     )
 
 

@@ -51,6 +51,7 @@ DETAIL_FIELDS = (
     "loop_id",
     "loop_index",
     "cache_lookup",
+    "truncated",
 )
 
 

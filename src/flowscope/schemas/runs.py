@@ -94,6 +94,16 @@ class NodeExecutionCreate(TypedDict):
     parent_id: NotRequired[
         Annotated[Id | None, Field(description="The container's node execution id.")]
     ]
+    truncated: NotRequired[
+        Annotated[
+            bool | None,
+            Field(
+                description="The engine kept only a cut copy of this execution's inputs, "
+                "outputs or process data (Dify's offloaded rows): the figures those would "
+                "have given (model, prompt/completion split, input hash) may be missing."
+            ),
+        ]
+    ]
 
 
 @with_config(_INPUT)
@@ -165,6 +175,11 @@ class NodeExecutionPublic(BaseModel):
     loop_id: str | None
     loop_index: int | None
     parent_id: str | None
+    truncated: bool = Field(
+        default=False,
+        description="The engine kept only a cut copy of this execution's inputs, outputs or "
+        "process data (Dify's offloaded rows): figures read from them may be missing.",
+    )
 
 
 class RunSummaryPublic(BaseModel):
