@@ -18,9 +18,10 @@ before it could start:
 "Ended by `s(e)`" allows a tolerance `tol` (JITTER_TOLERANCE_US, 1 ms by default): a
 predecessor whose recorded end is up to `tol` after the recorded start of what waited for it
 still counts, unless that is more than half of its own duration (a short execution that
-started beside another is not something the other waited for). Engines' clocks round to the millisecond or the second, and threads and hosts
-disagree by a little: without it a dependency vanishes whenever rounding puts its end a
-microsecond late, and the critical path jumps to another branch.
+started beside another is not something the other waited for). Engines' clocks round to
+the millisecond or the second, and threads and hosts disagree by a little: without it a
+dependency vanishes whenever rounding puts its end a microsecond late, and the critical path
+jumps to another branch.
 
 Each execution keeps its observed scheduling gap `g(e) = s(e) - max f(D(e))` (from the run's
 start when it has no dependency; down to `-tol` when a dependency's end was recorded late),
