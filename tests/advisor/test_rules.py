@@ -42,7 +42,9 @@ from tests.advisor.builders import (
     chain_run,
     evidence_of,
     execution,
+    graph_chain,
     graph_of,
+    real_graph,
     with_stats,
 )
 
@@ -384,9 +386,40 @@ def test_nondeterministic_branch_decision(case: Case) -> None:
     run_case(NondeterministicBranchDecision, case)
 
 
-def _http(config: dict[str, Any]) -> Evidence:
-    graph = graph_of([("start", "start", {}), ("api", "http-request", config)], [("start", "api")])
-    return evidence_of(_failing(100, 20).sample, graph=graph)
+def _http(
+    config: dict[str, Any], *, fail_every: int | None = 20, node_type: str = "http-request"
+) -> Evidence:
+    graph = graph_of([("start", "start", {}), ("api", node_type, config)], [("start", "api")])
+    return evidence_of(_failing(100, fail_every).sample, graph=graph)
+
+
+def _tool(provider_type: str, provider_id: str, fail_every: int | None = None) -> Evidence:
+    config = {"provider_type": provider_type, "provider_id": provider_id,
+              "provider_name": provider_id.rsplit("/", 1)[-1], "tool_name": "run"}  # fmt: skip
+    return _http(config, fail_every=fail_every, node_type="tool")
+
+
+# The real export's one http-request node (Dify's code sandbox) with no failure, or failing in
+# every 10th run. DSL 0.1.4 predates retry settings and error strategies (Dify 0.14).
+SANDBOX_CALL = "1733305706063"
+
+
+def _real_sandbox_call(fail_every: int | None) -> Evidence:
+    def failing(i: int, node_id: str) -> dict[str, Any]:
+        if node_id == SANDBOX_CALL and fail_every and i % fail_every == 0:
+            return {"status": "failed", "error": "HTTP 502"}
+        return {}
+
+    graph = real_graph("svcvit_runLLMCode")
+    return evidence_of(graph_chain(graph, {SANDBOX_CALL: 300}, 100, fields=failing), graph=graph)
+
+
+def _check_precaution(f: list[Finding]) -> None:
+    (finding,) = f
+    assert finding.severity == "low" and finding.impact.error_rate is None
+    assert finding.figures["failed"] == 0
+    assert "no failure" in finding.figures["reason"] and finding.figures["calls"]
+    assert "did not fail" in finding.description
 
 
 @cases(
@@ -395,6 +428,26 @@ def _http(config: dict[str, Any]) -> Evidence:
     Case("retries on", lambda: _http({"retry_config": {"retry_enabled": True, "max_retries": 2}}),
          False),
     Case("fail branch", lambda: _http({"error_strategy": "fail-branch"}), False),
+    Case("no failures, an outside URL: low, the reason stated",
+         lambda: _http({"url": "https://api.example.com/v1/items"}, fail_every=None), True,
+         lambda f: _check_precaution(f) is None
+         and f[0].figures["calls"] == "api.example.com"),
+    Case("no failures, a search tool (plugin)",
+         lambda: _tool("builtin", "langgenius/tavily/tavily"), True, _check_precaution),
+    Case("no failures, a tool that runs inside Dify (time)",
+         lambda: _tool("builtin", "time"), False),
+    Case("no failures, a plugin tool that runs inside Dify (json_process)",
+         lambda: _tool("builtin", "langgenius/json_process/json_process"), False),
+    Case("no failures, another workflow as a tool", lambda: _tool("workflow", "a1b2c3"), False),
+    Case("failures of a tool that runs inside Dify",
+         lambda: _tool("builtin", "time", fail_every=10), True,
+         lambda f: f[0].severity == "high"),
+    Case("real DSL 0.1.4 export, no failures: older than retry settings",
+         lambda: _real_sandbox_call(None), False),
+    Case("real DSL 0.1.4 export, 10% failures: says to upgrade first",
+         lambda: _real_sandbox_call(10), True,
+         lambda f: f[0].node_ids == (SANDBOX_CALL,) and f[0].figures["dsl_version"] == "0.1.4"
+         and "upgrade" in f[0].action_steps[0] and _eq(f[0].figures["error_rate"], 0.1)),
 )  # fmt: skip
 def test_no_retry_or_error_handling(case: Case) -> None:
     run_case(NoRetryOrErrorHandling, case)
