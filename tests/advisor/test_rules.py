@@ -49,6 +49,9 @@ from tests.advisor.builders import (
 )
 
 PRICES = PriceBook()
+SANDBOX_CALL = "1733305706063"
+"""The one http-request node of the real export svcvit_runLLMCode (DSL 0.1.4): a call to
+Dify's code sandbox."""
 
 
 @dataclass(frozen=True)
@@ -83,19 +86,47 @@ def chain(n: int, steps: list[tuple[str, float]], **kw: Any) -> list[SampleRun]:
 # -- performance ------------------------------------------------------------------------------
 
 
-def _dominant(share: float, executions: int = 100) -> Evidence:
-    ev = evidence_of(chain(executions, [("a", 100), ("b", 400)]))
-    return with_stats(
-        ev, "b", critical_path_share=share, on_critical_path_rate=1.0,
-        critical_path_ms_per_run=400.0, halving_saving_ms_per_run=200.0,
-    )  # fmt: skip
+def _on_chain(ev: Evidence) -> Evidence:
+    """Critical-path figures of runs that are one chain of nodes (no slack): each node is on
+    the path for all its time, and halving it saves half of it."""
+    total = sum(n.mean_ms or 0.0 for n in ev.nodes.values())
+    for node_id, n in ev.nodes.items():
+        ms = n.mean_ms or 0.0
+        with_stats(ev, node_id, critical_path_share=ms / total, on_critical_path_rate=1.0,
+                   critical_path_ms_per_run=ms, halving_saving_ms_per_run=ms / 2)  # fmt: skip
+    return ev
+
+
+def _dominant(share: float, executions: int = 100, halving_saves: float = 350.0) -> Evidence:
+    ev = _on_chain(evidence_of(chain(executions, [("a", 300), ("b", 700)])))
+    return with_stats(ev, "b", critical_path_share=share, halving_saving_ms_per_run=halving_saves)
+
+
+def _one_llm(glue_ms: float = 5.0) -> Evidence:
+    steps = [("start", 5.0), ("prepare", glue_ms), ("answer", 3000.0), ("end", 5.0)]
+    return _on_chain(evidence_of(chain(60, steps)))
+
+
+def _real_one_llm_chain() -> Evidence:
+    # codes of a few ms, one LLM, and a call to Dify's code sandbox (150 ms saved if halved:
+    # neither 200 ms nor 10% of the run)
+    graph = real_graph("svcvit_runLLMCode")
+    runs = graph_chain(graph, {"1733308734162": 4000.0, SANDBOX_CALL: 300.0}, 60)
+    return _on_chain(evidence_of(runs, graph=graph))
 
 
 @cases(
-    Case("dominant", lambda: _dominant(0.8), True,
-         lambda f: (f[0].node_ids == ("b",)) and _eq(f[0].impact.latency_ms_per_run, 200.0)),
+    Case("dominant", lambda: _dominant(0.7), True,
+         lambda f: (f[0].node_ids == ("b",)) and _eq(f[0].impact.latency_ms_per_run, 350.0)),
     Case("small share", lambda: _dominant(0.2), False),
-    Case("too few executions", lambda: _dominant(0.8, executions=10), False),
+    Case("too few executions", lambda: _dominant(0.7, executions=10), False),
+    Case("one LLM between start and end", lambda: _one_llm(), False),
+    Case("one LLM after a 150 ms step (75 ms saved if halved)", lambda: _one_llm(150.0), False),
+    Case("one LLM after a 1 s step", lambda: _one_llm(1000.0), True,
+         lambda f: f[0].node_ids == ("answer",)),
+    Case("real one-LLM chain (DSL 0.1.4 export)", _real_one_llm_chain, False),
+    Case("halving it saves a typical run nothing (off the path in most runs)",
+         lambda: _dominant(0.7, halving_saves=0.0), False),
 )  # fmt: skip
 def test_dominant_critical_path_node(case: Case) -> None:
     run_case(DominantCriticalPathNode, case)
@@ -397,11 +428,6 @@ def _tool(provider_type: str, provider_id: str, fail_every: int | None = None) -
     config = {"provider_type": provider_type, "provider_id": provider_id,
               "provider_name": provider_id.rsplit("/", 1)[-1], "tool_name": "run"}  # fmt: skip
     return _http(config, fail_every=fail_every, node_type="tool")
-
-
-# The real export's one http-request node (Dify's code sandbox) with no failure, or failing in
-# every 10th run. DSL 0.1.4 predates retry settings and error strategies (Dify 0.14).
-SANDBOX_CALL = "1733305706063"
 
 
 def _real_sandbox_call(fail_every: int | None) -> Evidence:
