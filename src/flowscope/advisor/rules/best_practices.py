@@ -119,6 +119,7 @@ class NoRetryOrErrorHandling(Rule):
 
     id = "no-retry-or-error-handling"
     category = "best_practices"
+    refines = ("high-error-rate",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         graph = evidence.graph
@@ -251,6 +252,7 @@ class SequentialIteration(Rule):
 
     id = "sequential-iteration"
     category = "best_practices"
+    refines = ("dominant-critical-path-node",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         found: list[Finding] = []

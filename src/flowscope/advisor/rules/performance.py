@@ -154,6 +154,7 @@ class OutputLengthDrivesLatency(Rule):
 
     id = "output-length-drives-latency"
     category = "performance"
+    refines = ("dominant-critical-path-node",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         t = evidence.thresholds
