@@ -528,6 +528,49 @@ def _two_llms(second_reads_first: bool, second_ms: float = 800.0) -> Evidence:
     return evidence_of(runs, graph=graph)
 
 
+def _pair_before(reads: tuple[str, ...], a1_ms: float = 1000.0, a2_ms: float = 1000.0) -> Evidence:
+    """a1 and a2 side by side after start, both drawn before b (800 ms), which reads `reads`
+    (besides start): a symmetric pair when it reads neither."""
+    text = " ".join(f"{{{{#{n}.text#}}}}" for n in ("start", *reads))
+    prompt = {"prompt_template": [{"role": "user", "text": "{{#start.doc#}}"}]}
+    graph = graph_of(
+        [("start", "start", {}), ("a1", "llm", prompt), ("a2", "llm", prompt),
+         ("b", "llm", {"prompt_template": [{"role": "user", "text": text}]}),
+         ("end", "end", {"outputs": [{"value_selector": [n, "text"]} for n in ("a1", "a2", "b")]})],
+        [("start", "a1"), ("start", "a2"), ("a1", "b"), ("a2", "b"), ("b", "end")],
+    )  # fmt: skip
+    runs = []
+    for i in range(60):
+        t = T0 / 1000 + i * 60_000
+        b_at = t + 5 + max(a1_ms, a2_ms)
+        executions = [
+            execution(f"r{i}", "start", t, t + 5),
+            execution(f"r{i}", "a1", t + 5, t + 5 + a1_ms),
+            execution(f"r{i}", "a2", t + 5, t + 5 + a2_ms),
+            execution(f"r{i}", "b", b_at, b_at + 800),
+            execution(f"r{i}", "end", b_at + 800, b_at + 805),
+        ]
+        runs.append(SampleRun(f"r{i}", "succeeded", round(t * 1000), round((b_at + 805) * 1000),
+                              executions))  # fmt: skip
+    return evidence_of(runs, graph=graph)
+
+
+@cases(
+    Case("a symmetric pair before b, b reads neither: both named, b beside both",
+         lambda: _pair_before(()), True,
+         lambda f: len(f) == 1 and f[0].node_ids == ("a1", "a2", "b")
+         and _eq(f[0].impact.latency_ms_per_run, 800.0)
+         and "A1 (a1) and A2 (a2)" in f[0].title),
+    Case("b reads a2 (600 ms): beside a1 only, waiting for a2",
+         lambda: _pair_before(("a2",), a2_ms=600.0), True,
+         lambda f: len(f) == 1 and f[0].node_ids == ("a1", "b")
+         and _eq(f[0].impact.latency_ms_per_run, 1000.0 - 600.0)),
+    Case("b reads both", lambda: _pair_before(("a1", "a2")), False),
+)  # fmt: skip
+def test_independent_nodes_in_pairs(case: Case) -> None:
+    run_case(IndependentSequentialNodes, case)
+
+
 @cases(
     Case("independent: side by side saves the shorter one", lambda: _two_llms(False), True,
          lambda f: f[0].node_ids == ("summarize", "keywords")
