@@ -6,15 +6,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from flowscope.advisor.evidence import Evidence, NodeStats, SampleExecution, SampleRun
 from flowscope.advisor.thresholds import Thresholds
+from flowscope.graphs.dify import parse_dify_dsl
 from flowscope.graphs.model import GraphEdge, GraphNode, WorkflowGraph
 
 MS = 1000
+REAL_EXPORTS = Path(__file__).resolve().parent.parent / "graphs" / "fixtures" / "real"
+"""Real Dify exports nobody here wrote (svcvit/Awesome-Dify-Workflow, MIT; README there)."""
 HOUR_US = 3_600_000_000
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00Z
 
@@ -136,3 +140,36 @@ def graph_of(
 def with_stats(evidence: Evidence, node_id: str, **changes: Any) -> Evidence:
     evidence.nodes[node_id] = replace(evidence.nodes[node_id], **changes)
     return evidence
+
+
+def real_graph(name: str) -> WorkflowGraph:
+    """One of the real exports, e.g. `real_graph("svcvit_runLLMCode")`."""
+    return parse_dify_dsl((REAL_EXPORTS / f"{name}.yml").read_text(encoding="utf-8"))
+
+
+def graph_chain(
+    graph: WorkflowGraph,
+    durations: dict[str, float],
+    runs: int,
+    *,
+    fields: Callable[[int, str], dict[str, Any]] | None = None,
+) -> list[SampleRun]:
+    """Runs through the top-level nodes of a graph that is one chain (start to end), each
+    node taking `durations[node id]` ms (5 ms when not given), typed as in the graph."""
+    order = []
+    node = next(n.id for n in graph.nodes.values() if n.type == "start")
+    while True:
+        order.append(node)
+        after = graph.successors(node)
+        if not after:
+            break
+        assert len(after) == 1, f"{node} branches: not a chain"
+        node = after[0]
+
+    def typed(i: int, node_id: str) -> dict[str, Any]:
+        extra = {"node_type": graph.nodes[node_id].type}
+        extra.update(fields(i, node_id) if fields else {})
+        return extra
+
+    steps = [(n, durations.get(n, 5.0)) for n in order]
+    return [chain_run(i, steps, fields=typed) for i in range(runs)]

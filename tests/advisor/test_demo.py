@@ -95,12 +95,20 @@ def test_finds_the_repeated_inputs(demo: tuple[Engine, Found]) -> None:
 
 def test_finds_the_failing_node(demo: tuple[Engine, Found]) -> None:
     found = recs(demo[1], FAILING_NODE.app_id, FAILING_NODE.workflow_id)
-    rules = {r.rule_id for r in found if r.node_ids == [FAILING_NODE.node_id]}
-    assert {"high-error-rate", "no-retry-or-error-handling"} <= rules
+    # One recommendation for the node's failures: the missing retries, with the high error
+    # rate's figures folded in.
+    (rec,) = [r for r in found if r.node_ids == [FAILING_NODE.node_id]]
+    assert rec.rule_id == "no-retry-or-error-handling"
+    folded = rec.evidence.figures["high-error-rate"]
+    assert folded["error_rate"] == rec.evidence.figures["error_rate"] > 0.05
     # The only node that fails often: no other node anywhere is flagged for its error rate.
-    assert [(w, r.node_ids) for w, r in with_rule(demo[1], "high-error-rate")] == [
-        (FAILING_NODE.workflow_id, [FAILING_NODE.node_id])
+    flagged = [
+        (workflow_id, r.node_ids)
+        for (_, workflow_id), result in demo[1].items()
+        for r in result.data
+        if r.rule_id == "high-error-rate" or "high-error-rate" in r.evidence.figures
     ]
+    assert flagged == [(FAILING_NODE.workflow_id, [FAILING_NODE.node_id])]
 
 
 def test_finds_the_independent_sequential_nodes(demo: tuple[Engine, Found]) -> None:

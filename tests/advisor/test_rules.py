@@ -42,11 +42,16 @@ from tests.advisor.builders import (
     chain_run,
     evidence_of,
     execution,
+    graph_chain,
     graph_of,
+    real_graph,
     with_stats,
 )
 
 PRICES = PriceBook()
+SANDBOX_CALL = "1733305706063"
+"""The one http-request node of the real export svcvit_runLLMCode (DSL 0.1.4): a call to
+Dify's code sandbox."""
 
 
 @dataclass(frozen=True)
@@ -81,20 +86,51 @@ def chain(n: int, steps: list[tuple[str, float]], **kw: Any) -> list[SampleRun]:
 # -- performance ------------------------------------------------------------------------------
 
 
-def _dominant(share: float, executions: int = 100) -> Evidence:
-    ev = evidence_of(chain(executions, [("a", 100), ("b", 400)]))
+def _on_chain(ev: Evidence) -> Evidence:
+    """Critical-path figures of runs that are one chain of nodes (no slack): each node is on
+    the path for all its time, and halving it saves half of it."""
+    total = sum(n.mean_ms or 0.0 for n in ev.nodes.values())
+    for node_id, n in ev.nodes.items():
+        ms = n.mean_ms or 0.0
+        with_stats(ev, node_id, critical_path_share=ms / total, on_critical_path_rate=1.0,
+                   critical_path_ms_per_run=ms, halving_saving_ms_per_run=ms / 2,
+                   halving_mean_saving_ms_per_run=ms / 2)  # fmt: skip
+    return ev
+
+
+def _dominant(share: float, executions: int = 100, halving_saves: float = 350.0) -> Evidence:
+    ev = _on_chain(evidence_of(chain(executions, [("a", 300), ("b", 700)])))
     return with_stats(
-        ev, "b", critical_path_share=share, on_critical_path_rate=1.0,
-        critical_path_ms_per_run=400.0, halving_saving_ms_per_run=200.0,
-        halving_mean_saving_ms_per_run=200.0,
+        ev, "b", critical_path_share=share, halving_saving_ms_per_run=halving_saves,
+        halving_mean_saving_ms_per_run=halving_saves,
     )  # fmt: skip
 
 
+def _one_llm(glue_ms: float = 5.0) -> Evidence:
+    steps = [("start", 5.0), ("prepare", glue_ms), ("answer", 3000.0), ("end", 5.0)]
+    return _on_chain(evidence_of(chain(60, steps)))
+
+
+def _real_one_llm_chain() -> Evidence:
+    # codes of a few ms, one LLM, and a call to Dify's code sandbox (150 ms saved if halved:
+    # neither 200 ms nor 10% of the run)
+    graph = real_graph("svcvit_runLLMCode")
+    runs = graph_chain(graph, {"1733308734162": 4000.0, SANDBOX_CALL: 300.0}, 60)
+    return _on_chain(evidence_of(runs, graph=graph))
+
+
 @cases(
-    Case("dominant", lambda: _dominant(0.8), True,
-         lambda f: (f[0].node_ids == ("b",)) and _eq(f[0].impact.latency_ms_per_run, 200.0)),
+    Case("dominant", lambda: _dominant(0.7), True,
+         lambda f: (f[0].node_ids == ("b",)) and _eq(f[0].impact.latency_ms_per_run, 350.0)),
     Case("small share", lambda: _dominant(0.2), False),
-    Case("too few executions", lambda: _dominant(0.8, executions=10), False),
+    Case("too few executions", lambda: _dominant(0.7, executions=10), False),
+    Case("one LLM between start and end", lambda: _one_llm(), False),
+    Case("one LLM after a 150 ms step (75 ms saved if halved)", lambda: _one_llm(150.0), False),
+    Case("one LLM after a 1 s step", lambda: _one_llm(1000.0), True,
+         lambda f: f[0].node_ids == ("answer",)),
+    Case("real one-LLM chain (DSL 0.1.4 export)", _real_one_llm_chain, False),
+    Case("halving it saves a typical run nothing (off the path in most runs)",
+         lambda: _dominant(0.7, halving_saves=0.0), False),
 )  # fmt: skip
 def test_dominant_critical_path_node(case: Case) -> None:
     run_case(DominantCriticalPathNode, case)
@@ -385,9 +421,35 @@ def test_nondeterministic_branch_decision(case: Case) -> None:
     run_case(NondeterministicBranchDecision, case)
 
 
-def _http(config: dict[str, Any]) -> Evidence:
-    graph = graph_of([("start", "start", {}), ("api", "http-request", config)], [("start", "api")])
-    return evidence_of(_failing(100, 20).sample, graph=graph)
+def _http(
+    config: dict[str, Any], *, fail_every: int | None = 20, node_type: str = "http-request"
+) -> Evidence:
+    graph = graph_of([("start", "start", {}), ("api", node_type, config)], [("start", "api")])
+    return evidence_of(_failing(100, fail_every).sample, graph=graph)
+
+
+def _tool(provider_type: str, provider_id: str, fail_every: int | None = None) -> Evidence:
+    config = {"provider_type": provider_type, "provider_id": provider_id,
+              "provider_name": provider_id.rsplit("/", 1)[-1], "tool_name": "run"}  # fmt: skip
+    return _http(config, fail_every=fail_every, node_type="tool")
+
+
+def _real_sandbox_call(fail_every: int | None) -> Evidence:
+    def failing(i: int, node_id: str) -> dict[str, Any]:
+        if node_id == SANDBOX_CALL and fail_every and i % fail_every == 0:
+            return {"status": "failed", "error": "HTTP 502"}
+        return {}
+
+    graph = real_graph("svcvit_runLLMCode")
+    return evidence_of(graph_chain(graph, {SANDBOX_CALL: 300}, 100, fields=failing), graph=graph)
+
+
+def _check_precaution(f: list[Finding]) -> None:
+    (finding,) = f
+    assert finding.severity == "low" and finding.impact.error_rate is None
+    assert finding.figures["failed"] == 0
+    assert "no failure" in finding.figures["reason"] and finding.figures["calls"]
+    assert "did not fail" in finding.description
 
 
 @cases(
@@ -396,6 +458,26 @@ def _http(config: dict[str, Any]) -> Evidence:
     Case("retries on", lambda: _http({"retry_config": {"retry_enabled": True, "max_retries": 2}}),
          False),
     Case("fail branch", lambda: _http({"error_strategy": "fail-branch"}), False),
+    Case("no failures, an outside URL: low, the reason stated",
+         lambda: _http({"url": "https://api.example.com/v1/items"}, fail_every=None), True,
+         lambda f: _check_precaution(f) is None
+         and f[0].figures["calls"] == "api.example.com"),
+    Case("no failures, a search tool (plugin)",
+         lambda: _tool("builtin", "langgenius/tavily/tavily"), True, _check_precaution),
+    Case("no failures, a tool that runs inside Dify (time)",
+         lambda: _tool("builtin", "time"), False),
+    Case("no failures, a plugin tool that runs inside Dify (json_process)",
+         lambda: _tool("builtin", "langgenius/json_process/json_process"), False),
+    Case("no failures, another workflow as a tool", lambda: _tool("workflow", "a1b2c3"), False),
+    Case("failures of a tool that runs inside Dify",
+         lambda: _tool("builtin", "time", fail_every=10), True,
+         lambda f: f[0].severity == "high"),
+    Case("real DSL 0.1.4 export, no failures: older than retry settings",
+         lambda: _real_sandbox_call(None), False),
+    Case("real DSL 0.1.4 export, 10% failures: says to upgrade first",
+         lambda: _real_sandbox_call(10), True,
+         lambda f: f[0].node_ids == (SANDBOX_CALL,) and f[0].figures["dsl_version"] == "0.1.4"
+         and "upgrade" in f[0].action_steps[0] and _eq(f[0].figures["error_rate"], 0.1)),
 )  # fmt: skip
 def test_no_retry_or_error_handling(case: Case) -> None:
     run_case(NoRetryOrErrorHandling, case)
@@ -448,6 +530,49 @@ def _two_llms(second_reads_first: bool, second_ms: float = 800.0) -> Evidence:
         60, [("start", 5), ("summarize", 1000), ("keywords", second_ms), ("end", 5)], gap_ms=0
     )
     return evidence_of(runs, graph=graph)
+
+
+def _pair_before(reads: tuple[str, ...], a1_ms: float = 1000.0, a2_ms: float = 1000.0) -> Evidence:
+    """a1 and a2 side by side after start, both drawn before b (800 ms), which reads `reads`
+    (besides start): a symmetric pair when it reads neither."""
+    text = " ".join(f"{{{{#{n}.text#}}}}" for n in ("start", *reads))
+    prompt = {"prompt_template": [{"role": "user", "text": "{{#start.doc#}}"}]}
+    graph = graph_of(
+        [("start", "start", {}), ("a1", "llm", prompt), ("a2", "llm", prompt),
+         ("b", "llm", {"prompt_template": [{"role": "user", "text": text}]}),
+         ("end", "end", {"outputs": [{"value_selector": [n, "text"]} for n in ("a1", "a2", "b")]})],
+        [("start", "a1"), ("start", "a2"), ("a1", "b"), ("a2", "b"), ("b", "end")],
+    )  # fmt: skip
+    runs = []
+    for i in range(60):
+        t = T0 / 1000 + i * 60_000
+        b_at = t + 5 + max(a1_ms, a2_ms)
+        executions = [
+            execution(f"r{i}", "start", t, t + 5),
+            execution(f"r{i}", "a1", t + 5, t + 5 + a1_ms),
+            execution(f"r{i}", "a2", t + 5, t + 5 + a2_ms),
+            execution(f"r{i}", "b", b_at, b_at + 800),
+            execution(f"r{i}", "end", b_at + 800, b_at + 805),
+        ]
+        runs.append(SampleRun(f"r{i}", "succeeded", round(t * 1000), round((b_at + 805) * 1000),
+                              executions))  # fmt: skip
+    return evidence_of(runs, graph=graph)
+
+
+@cases(
+    Case("a symmetric pair before b, b reads neither: both named, b beside both",
+         lambda: _pair_before(()), True,
+         lambda f: len(f) == 1 and f[0].node_ids == ("a1", "a2", "b")
+         and _eq(f[0].impact.latency_ms_per_run, 800.0)
+         and "A1 (a1) and A2 (a2)" in f[0].title),
+    Case("b reads a2 (600 ms): beside a1 only, waiting for a2",
+         lambda: _pair_before(("a2",), a2_ms=600.0), True,
+         lambda f: len(f) == 1 and f[0].node_ids == ("a1", "b")
+         and _eq(f[0].impact.latency_ms_per_run, 1000.0 - 600.0)),
+    Case("b reads both", lambda: _pair_before(("a1", "a2")), False),
+)  # fmt: skip
+def test_independent_nodes_in_pairs(case: Case) -> None:
+    run_case(IndependentSequentialNodes, case)
 
 
 @cases(

@@ -81,3 +81,23 @@ def test_rewired_schedule_keeps_later_nodes_after_both() -> None:
     # a short first node: c then waits for b alone, which ends at 3 s.
     assert s.rewired_end_us("a", "b") == 4_100_000  # a does not wait for b: nothing moves
     assert s.rewired_end_us("c", "a") == 4_100_000  # c never waited for a directly
+
+
+def test_rewired_beside_several() -> None:
+    # a1 (1 s) and a2 (0.6 s) side by side, b (0.8 s) after both, c after b. b beside both:
+    # it starts at 0 and c waits for a1, a2 and b: 1 s. Beside a1 alone, b still waits for
+    # a2 (0.6 s): c at 1.4 s. Beside a chain of a1 then a2 (drawn a1 -> a2 -> b), b waits
+    # for what a1 waited for: nothing.
+    s = Schedule(
+        [Execution("a1", "a1", 0, 1_000_000), Execution("a2", "a2", 0, 600_000),
+         Execution("b", "b", 1_000_000, 1_800_000), Execution("c", "c", 1_800_000, 1_900_000)],
+        needs={"b": {"a1", "a2"}, "c": {"b"}},
+    )  # fmt: skip
+    assert s.rewired_end_us("b", "a1", "a2") == 1_100_000
+    assert s.rewired_end_us("b", "a1") == 1_500_000
+    chained = Schedule(
+        [Execution("a1", "a1", 0, 1_000_000), Execution("a2", "a2", 1_000_000, 1_600_000),
+         Execution("b", "b", 1_600_000, 2_400_000)],
+        needs={"a2": {"a1"}, "b": {"a2", "a1"}},
+    )  # fmt: skip
+    assert chained.rewired_end_us("b", "a1", "a2") == 1_600_000

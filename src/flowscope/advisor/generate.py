@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from flowscope.advisor.gather import gather
 from flowscope.advisor.lifecycle import read_recommendations, store_findings
+from flowscope.advisor.merge import merge_findings
 from flowscope.advisor.rules import RULES, evaluate
 from flowscope.advisor.thresholds import Thresholds
 from flowscope.performance.window import Window
@@ -28,14 +29,16 @@ def generate_recommendations(
 ) -> GenerateResult:
     """Regenerate a workflow's recommendations over `window`.
 
-    Recommendations found again are updated in place; active ones of rules that ran are
-    resolved when not found again, unless the window holds fewer runs than
+    A general finding is folded into a more specific one on the same nodes
+    (advisor.merge). Recommendations found again are updated in place; active ones of rules
+    that ran are resolved when not found again, unless the window holds fewer runs than
     `min_executions` (too little evidence to say a problem went away).
     """
     evidence = gather(
         conn, workflow_pk, window, thresholds, prices=prices, default_ttls=default_ttls
     )
     findings, failed = evaluate(evidence)
+    findings = merge_findings(findings)  # one recommendation per node and problem
     settled = (
         None
         if evidence.runs < thresholds.min_executions

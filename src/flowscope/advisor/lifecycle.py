@@ -43,8 +43,9 @@ def store_findings(
     settled_rules: Iterable[str] | None,
 ) -> Outcome:
     """Upsert the findings by fingerprint. Active recommendations of `settled_rules` (the
-    rules that ran and had enough evidence) that were not found again become resolved;
-    None settles no rule (nothing is resolved)."""
+    rules that ran and had enough evidence) that were not found again become resolved (as
+    merged when a finding took them in, advisor.merge); None settles no rule (nothing is
+    resolved)."""
     existing = {
         row.fingerprint: row
         for row in conn.execute(
@@ -90,6 +91,7 @@ def store_findings(
             updated += 1
         conn.execute(update(Recommendation).where(Recommendation.id == row.id).values(**changes))
     settled = set(settled_rules or ())
+    merged_into = {fp: f for f in findings for fp in f.folded}
     for fingerprint, row in existing.items():
         if fingerprint in seen or row.status != "active" or row.rule_id not in settled:
             continue
@@ -98,7 +100,14 @@ def store_findings(
             .where(Recommendation.id == row.id)
             .values(status="resolved", resolved_at_us=now_us, updated_at_us=now_us)
         )
-        _event(conn, row.id, now_us, "resolved", actor, "the condition no longer holds")
+        taker = merged_into.get(fingerprint)
+        why = (
+            "the condition no longer holds"
+            if taker is None
+            else f"merged into {taker.rule_id} on the same node"
+            + ("s" if len(taker.node_ids) > 1 else "")
+        )
+        _event(conn, row.id, now_us, "resolved", actor, why)
         resolved += 1
     return Outcome(created, updated, reopened, resolved)
 

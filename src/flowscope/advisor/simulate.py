@@ -56,20 +56,20 @@ def parallel_savings(
     runs: Iterable[SampleRun],
     needs: Mapping[str, frozenset[str]] | None,
     node_id: str,
-    off_node_id: str,
+    *off_node_ids: str,
 ) -> Savings:
-    """How much earlier each run would end with `node_id` run beside `off_node_id` instead of
-    after it (runs where both ran)."""
+    """How much earlier each run would end with `node_id` run beside `off_node_ids` instead
+    of after them (runs where it and at least one of them ran)."""
     savings: list[float] = []
     for run in runs:
         schedule = run.schedule(needs)
         if schedule is None:
             continue
         ran = {e.node_id for e in schedule.executions}
-        if node_id not in ran or off_node_id not in ran:
+        if node_id not in ran or ran.isdisjoint(off_node_ids):
             continue
         observed = schedule.replay_end_us()
-        savings.append((observed - schedule.rewired_end_us(node_id, off_node_id)) / 1000.0)
+        savings.append((observed - schedule.rewired_end_us(node_id, *off_node_ids)) / 1000.0)
     return Savings(tuple(savings))
 
 

@@ -286,24 +286,27 @@ class Schedule:
         }
         return self._observed_end_us - self.replay_end_us(faster)
 
-    def rewired_end_us(self, node_id: str, off_node_id: str) -> int:
-        """When the run would end had `node_id` not waited for `off_node_id`, but for what
-        `off_node_id` itself waited for, the two running side by side; whatever waited for
-        `node_id` then waits for both (so nothing after them starts earlier than it could).
-        Observed gaps and durations are kept."""
+    def rewired_end_us(self, node_id: str, *off_node_ids: str) -> int:
+        """When the run would end had `node_id` not waited for `off_node_ids`, but for what
+        they themselves waited for (through one another too), running side by side with
+        them; whatever waited for `node_id` then waits for them all (so nothing after them
+        starts earlier than it could). Observed gaps and durations are kept."""
         executions = self.executions
+        off = set(off_node_ids)
         deps = [list(d) for d in self.deps]
         moved: set[int] = set()
         for i, e in enumerate(executions):
             if e.node_id != node_id:
                 continue
             new: set[int] = set()
-            for j in deps[i]:
-                if executions[j].node_id == off_node_id:
-                    new.update(self.deps[j])
-                    moved.add(j)
-                else:
+            stack = list(deps[i])
+            while stack:
+                j = stack.pop()
+                if executions[j].node_id not in off:
                     new.add(j)
+                elif j not in moved:
+                    moved.add(j)
+                    stack.extend(self.deps[j])
             deps[i] = sorted(new)
         if not moved:
             return self._observed_end_us

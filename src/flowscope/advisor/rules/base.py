@@ -72,6 +72,9 @@ class Finding:
     confidence: float
     # Tells apart findings of one rule on the same nodes (e.g. the metric that regressed).
     subject: str = ""
+    # Fingerprints of the more general findings on the same nodes folded into this one
+    # (advisor.merge): their recommendations are resolved as merged, not as gone.
+    folded: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -85,6 +88,9 @@ class Rule:
     id: ClassVar[str]
     category: ClassVar[str]
     steps: ClassVar[tuple[str, ...]] = ()
+    refines: ClassVar[tuple[str, ...]] = ()
+    """Ids of more general rules whose finding on the same nodes this rule's finding takes
+    in: it names the same problem, and says why and what to do (advisor.merge)."""
 
     @classmethod
     def explanation(cls) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from statistics import median
 from typing import Any
+from urllib.parse import urlsplit
 
 from flowscope.advisor.evidence import Evidence, NodeStats, SampleExecution
 from flowscope.advisor.rules.base import (
@@ -108,46 +110,135 @@ class NoRetryOrErrorHandling(Rule):
 
     From the graph: the node's `retry_config.retry_enabled` is not true and it has no
     `error_strategy` (fail branch or default value), so one transient upstream error fails
-    the whole run. Severity follows the node's observed failure rate; the impact is the
-    share of runs that saw it fail.
+    the whole run. With failures in the window, severity follows the node's failure rate and
+    the impact is the share of runs that saw it fail. Without a failure, it speaks only of a
+    node that calls the outside world (an HTTP request; a tool other than another workflow
+    or one of Dify's local tools), at low severity, saying why. Exports older than retry
+    settings (DSL before 0.1.5, Dify 0.14) could not hold them: only failures speak there.
     """
 
     id = "no-retry-or-error-handling"
     category = "best_practices"
+    refines = ("high-error-rate",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
+        graph = evidence.graph
         found: list[Finding] = []
-        for node_id, node, stats in observed_nodes(evidence, _RETRYING_TYPES):
+        for _, node, stats in observed_nodes(evidence, _RETRYING_TYPES):
             retry = node.config.get("retry_config")
             retries = isinstance(retry, Mapping) and retry.get("retry_enabled") is True
             if retries or node.config.get("error_strategy"):
                 continue
-            rate = stats.error_rate
-            severity = "high" if rate >= 0.05 else "medium" if rate >= 0.01 else "low"
-            found.append(
-                self.finding(
-                    evidence,
-                    title=f"{name_of(stats)} has no retries and no error handling",
-                    description=(
-                        f"{name_of(stats)}, a {node.type} node, calls out of the workflow without "
-                        f"retries or an error strategy; it failed in {rate:.1%} of its "
-                        f"{stats.executions} executions in the window."
-                    ),
-                    node_ids=[node_id],
-                    figures={"error_rate": rate, "failed": stats.failed, "node_type": node.type},
-                    sample_size=stats.executions,
-                    impact=Impact(error_rate=stats.failed / max(1, evidence.runs) or None),
-                    confidence=1.0,
-                    severity=severity,
-                    steps=(
-                        "Turn on retries (retry_config: 2-3 attempts with a short interval) for "
-                        "transient errors.",
-                        "Set an error strategy: a fail branch, or a default value when the "
-                        "result is optional.",
-                    ),
-                )
-            )
+            old_export = graph is not None and predates_retry_settings(graph.dsl_version)
+            calls = outside_call(node)
+            if stats.failed == 0 and (old_export or calls is None):
+                continue  # nothing failed, and nothing outside could fail it
+            found.append(self._finding(evidence, node, stats, calls, old_export))
         return found
+
+    def _finding(
+        self,
+        evidence: Evidence,
+        node: GraphNode,
+        stats: NodeStats,
+        calls: str | None,
+        old_export: bool,
+    ) -> Finding:
+        rate = stats.error_rate
+        name = name_of(stats)
+        figures: dict[str, Any] = {
+            "error_rate": rate,
+            "failed": stats.failed,
+            "node_type": node.type,
+        }
+        if calls is not None:
+            figures["calls"] = calls
+        steps = [
+            "Turn on retries (retry_config: 2-3 attempts with a short interval) for "
+            "transient errors.",
+            "Set an error strategy: a fail branch, or a default value when the result is optional.",
+        ]
+        if stats.failed:
+            severity = "high" if rate >= 0.05 else "medium" if rate >= 0.01 else "low"
+            title = f"{name} fails without retries or error handling"
+            description = (
+                f"{name}, a {node.type} node, has no retries and no error strategy; it "
+                f"failed in {rate:.1%} of its {stats.executions} executions in the window."
+            )
+            impact = Impact(error_rate=stats.failed / max(1, evidence.runs))
+        else:
+            severity = "low"
+            title = f"{name} calls {calls} without retries or error handling"
+            description = (
+                f"{name} calls {calls}, outside the workflow, with no retries and no error "
+                f"strategy. It did not fail in its {stats.executions} executions in the "
+                "window: this is a precaution, since one transient error there would fail "
+                "the whole run."
+            )
+            figures["reason"] = "calls the outside world; no failure observed"
+            impact = Impact()
+        graph = evidence.graph
+        if old_export and graph is not None:
+            figures["dsl_version"] = graph.dsl_version
+            description += (
+                f" The registered graph is a DSL {graph.dsl_version} export, older than "
+                "retry settings and error strategies."
+            )
+            steps.insert(
+                0,
+                f"On a Dify older than 0.14 (this export is DSL {graph.dsl_version}), "
+                "upgrade first: retries and error strategies came with it.",
+            )
+        return self.finding(
+            evidence,
+            title=title,
+            description=description,
+            node_ids=[node.id],
+            figures=figures,
+            sample_size=stats.executions,
+            impact=impact,
+            confidence=1.0,
+            severity=severity,
+            steps=steps,
+        )
+
+
+RETRY_SETTINGS_SINCE = (0, 1, 5)
+"""The first DSL version that can hold `retry_config` and `error_strategy`: Dify 0.14
+(December 2024) added error strategies and, in 0.14.2, retries; older exports say 0.1.0 to
+0.1.4."""
+LOCAL_TOOL_PROVIDERS = frozenset(
+    {"time", "json_process", "maths", "regex", "qrcode", "chart", "code"}
+)
+"""Dify tools that run inside Dify (the last part of `provider_id`, plugin or built in)."""
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def predates_retry_settings(dsl_version: str | None) -> bool:
+    """Whether a Dify export is older than retry settings (a neutral graph is not)."""
+    match = _VERSION.fullmatch(dsl_version or "")
+    if match is None:
+        return False
+    version = (int(match[1]), int(match[2]), int(match[3] or 0))
+    return version < RETRY_SETTINGS_SINCE
+
+
+def outside_call(node: GraphNode) -> str | None:
+    """What an http-request or tool node calls outside Dify (a host, a tool provider), or
+    None when it runs inside Dify: another workflow as a tool, or a local tool."""
+    config = node.config
+    if node.type == "http-request":
+        url = config.get("url")
+        host = urlsplit(url).netloc if isinstance(url, str) and "{{" not in url else ""
+        return host or "a URL"
+    provider = config.get("provider_id") or config.get("provider_name")
+    if config.get("provider_type") == "workflow" or not isinstance(provider, str):
+        return None
+    short = provider.rsplit("/", 1)[-1]
+    if short in LOCAL_TOOL_PROVIDERS:
+        return None
+    tool = config.get("tool_name")
+    return f"the {short} tool ({tool})" if isinstance(tool, str) and tool else f"the {short} tool"
 
 
 class SequentialIteration(Rule):
@@ -161,6 +252,7 @@ class SequentialIteration(Rule):
 
     id = "sequential-iteration"
     category = "best_practices"
+    refines = ("dominant-critical-path-node",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         found: list[Finding] = []

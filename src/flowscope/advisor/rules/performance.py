@@ -29,7 +29,10 @@ class DominantCriticalPathNode(Rule):
     time on it) and fires when one holds at least `dominant_critical_path_share`. The
     impact is the mean saving per run if the node took half its time, each analysed run
     replayed through its dependencies at ingestion (not its duration halved: slack absorbs
-    part of any speed-up); the evidence also gives a typical run's (the median).
+    part of any speed-up); the evidence also gives a typical run's (the median). Quiet when
+    that offers nothing to do: halving the node would not save a significant time per run,
+    or no other node would (the node is then the whole run, as an LLM between start and end:
+    its share says nothing).
     """
 
     id = "dominant-critical-path-node"
@@ -46,6 +49,10 @@ class DominantCriticalPathNode(Rule):
                 continue
             typical = node.halving_saving_ms_per_run
             saving = node.halving_mean_saving_ms_per_run
+            if saving is not None and not significant_saving(saving, evidence):
+                continue  # halving it would not change runs enough to matter
+            if not _worth_speeding_up_besides(node.node_id, evidence):
+                continue  # the node is the run: nothing to choose between
             found.append(
                 self.finding(
                     evidence,
@@ -151,6 +158,7 @@ class OutputLengthDrivesLatency(Rule):
 
     id = "output-length-drives-latency"
     category = "performance"
+    refines = ("dominant-critical-path-node",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         t = evidence.thresholds
@@ -212,6 +220,20 @@ class OutputLengthDrivesLatency(Rule):
                 )
             )
         return found
+
+
+def _worth_speeding_up_besides(node_id: str, evidence: Evidence) -> bool:
+    """Whether halving another node would save a typical run a significant time (the
+    replayed saving of the bottlenecks, else half the node's critical-path time)."""
+    for other in evidence.nodes.values():
+        if other.node_id == node_id:
+            continue
+        saving = other.halving_saving_ms_per_run
+        if saving is None:
+            saving = other.critical_path_ms_per_run / 2
+        if significant_saving(saving, evidence):
+            return True
+    return False
 
 
 def _capped(e: SampleExecution, node_id: str, cap_us: int) -> int | None:

@@ -146,6 +146,7 @@ class FailuresConcentratedInTime(Rule):
 
     id = "failures-concentrated-in-time"
     category = "reliability"
+    refines = ("high-error-rate",)
 
     def evaluate(self, evidence: Evidence) -> list[Finding]:
         t = evidence.thresholds
