@@ -164,16 +164,19 @@ def test_rejected_spans_are_reported_in_partial_success(
     assert run["node_count"] == 2
 
 
-def test_a_trace_id_of_another_tenant_is_rejected_not_merged(
+def test_the_same_trace_id_in_two_tenants_is_two_runs_never_merged(
     client: TestClient, make_key: KeyFactory
 ) -> None:
     ours, theirs = make_key("ingest", tenant="acme"), make_key("ingest", tenant="globex")
-    _, spans = workflow_trace()
+    trace_id, spans = workflow_trace()
     assert post_json(client, ours, request(spans)).status_code == 200
-    response = post_json(client, theirs, request(spans))
-    assert response.status_code == 200
-    assert response.json()["partialSuccess"]["rejectedSpans"] == "3"
-    assert "another tenant" in response.json()["partialSuccess"]["errorMessage"]
+    theirs_spans = [dict(s, name=f"theirs-{s['name']}") for s in spans]
+    response = post_json(client, theirs, request(theirs_spans[:2]))
+    assert response.status_code == 200 and response.json() == {}
+    mine = client.get(f"/api/v1/runs/{trace_id}", headers=auth(make_key("read", tenant="acme")))
+    other = client.get(f"/api/v1/runs/{trace_id}", headers=auth(make_key("read", tenant="globex")))
+    assert mine.json()["node_count"] == 2 and other.json()["node_count"] == 1
+    assert all(not n["node_id"].startswith("theirs") for n in mine.json()["node_executions"])
 
 
 @pytest.mark.parametrize(

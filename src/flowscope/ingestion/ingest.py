@@ -143,21 +143,24 @@ def _nodes_by_run(runs: Sequence[RunCreate]) -> dict[str, dict[str, NodeExecutio
 
 class _Stored(NamedTuple):
     pk: int
-    tenant_id: int
     workflow_pk: int
 
 
-def _existing_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, _Stored]:
-    """The runs of these ids already stored, by run id."""
+def _existing_runs(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> dict[str, _Stored]:
+    """The tenant's runs of these ids already stored, by run id (run ids are the tenant's
+    own: another tenant's run of the same id is another run)."""
     found: dict[str, _Stored] = {}
+    tenant = dialect.mark(conn)
     for start in range(0, len(run_ids), _CHUNK):
         chunk = run_ids[start : start + _CHUNK]
         where, params = dialect.any_of(conn, "run_id", chunk)
         rows = conn.exec_driver_sql(
-            f"SELECT run_id, id, tenant_id, workflow_pk FROM workflow_runs WHERE {where}", params
+            "SELECT run_id, id, workflow_pk FROM workflow_runs "
+            f"WHERE tenant_id = {tenant} AND {where}",
+            (tenant_id, *params),
         )
-        for run_id, pk, tenant_id, workflow_pk in rows:
-            found[run_id] = _Stored(pk, tenant_id, workflow_pk)
+        for run_id, pk, workflow_pk in rows:
+            found[run_id] = _Stored(pk, workflow_pk)
     return found
 
 
@@ -234,9 +237,9 @@ def write_batch(
     )
     # Concurrent batches that share a run wait for each other here (PostgreSQL), so each reads
     # the state the other left, and rollup deltas are taken against it.
-    dialect.lock_keys(conn, run_ids)
-    existing = _existing_runs(conn, run_ids)
-    _check_ownership(batch, existing, tenant_id, workflow_pks)
+    dialect.lock_keys(conn, [f"{tenant_id}:{run_id}" for run_id in run_ids])
+    existing = _existing_runs(conn, tenant_id, run_ids)
+    _check_workflows(batch, existing, workflow_pks)
     before = read_stored_runs(conn, sorted(found.pk for found in existing.values()))
     catalog.ensure_versions(
         conn,
@@ -263,6 +266,7 @@ def write_batch(
         _RUN_UPDATE,
         run_rows,
         known={run_id: found.pk for run_id, found in existing.items()},
+        scope=("tenant_id", tenant_id),
     )
     pks = upserted.pks
     stale = sorted(pks[run_id] for run_id in run_ids if run_id not in upserted.inserted)
@@ -312,23 +316,20 @@ def _update_rollups(
     apply_deltas(conn, deltas)
 
 
-def _check_ownership(
-    batch: PreparedBatch,
-    existing: dict[str, _Stored],
-    tenant_id: int,
-    workflow_pks: dict[tuple[str, str], int],
+def _check_workflows(
+    batch: PreparedBatch, existing: dict[str, _Stored], workflow_pks: dict[tuple[str, str], int]
 ) -> None:
-    """A stored run may be updated only by its tenant and under its workflow."""
-    problems: list[Problem] = []
-    for run_id, stored in existing.items():
-        run = batch.runs[run_id]
-        at = batch.position[run_id]
-        if stored.tenant_id != tenant_id:
-            problems.append(Problem(at, "id", "this run id is already used by another tenant"))
-        elif stored.workflow_pk != workflow_pks[(run["app_id"], run["workflow_id"])]:
-            problems.append(
-                Problem(at, "workflow_id", "this run is already recorded under another workflow")
-            )
+    """A stored run stays under its workflow."""
+    problems = [
+        Problem(
+            batch.position[run_id],
+            "workflow_id",
+            "this run is already recorded under another workflow",
+        )
+        for run_id, stored in existing.items()
+        if stored.workflow_pk
+        != workflow_pks[(batch.runs[run_id]["app_id"], batch.runs[run_id]["workflow_id"])]
+    ]
     if problems:
         raise IngestRejected(problems)
 

@@ -202,7 +202,7 @@ class DifyImport:
 
     def _commit(self, batch: _Batch) -> BatchReport:
         """Write the batch and the cursor after it in one transaction. A run that ingestion
-        refuses (its id already belongs to another tenant or workflow) is skipped and the
+        refuses (its id already belongs to another workflow) is skipped and the
         rest written again."""
         while True:
             try:

@@ -195,8 +195,8 @@ def _write_runs(
     now: int,
     result: SpanIngestResult,
 ) -> set[str]:
-    """Write the runs; a run that ingestion refuses (its trace id is another tenant's run,
-    or it moved workflow) is left out with its spans. Returns the refused trace ids."""
+    """Write the runs; a run that ingestion refuses (it moved workflow) is left out with its
+    spans. Returns the refused trace ids."""
     refused: set[str] = set()
     while runs:
         try:
@@ -266,7 +266,8 @@ def settle_rootless_traces(
             "GROUP BY s.tenant_id, s.trace_id "
             f"HAVING MAX(s.received_at_us) < {mark} "
             "AND SUM(CASE WHEN s.parent_span_id IS NULL THEN 1 ELSE 0 END) = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM workflow_runs r WHERE r.run_id = s.trace_id) "
+            "AND NOT EXISTS (SELECT 1 FROM workflow_runs r "
+            "WHERE r.tenant_id = s.tenant_id AND r.run_id = s.trace_id) "
             f"ORDER BY s.tenant_id, s.trace_id LIMIT {mark}",
             (quiet_since_us, limit),
         ).all()

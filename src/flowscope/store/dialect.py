@@ -114,11 +114,13 @@ def upsert_keyed(
     rows: Sequence[Sequence[Any]],
     *,
     known: Mapping[Any, int],
+    scope: tuple[str, Any],
     pk: str = "id",
 ) -> Upserted:
-    """`bulk_upsert` on the unique column `key` of a table with a surrogate key `pk`: the
-    pk of every row's key, and the keys this statement inserted. `known` holds the keys (with
-    their pks) the transaction found stored before.
+    """`bulk_upsert` on the unique key (`scope` column, `key`) of a table with a surrogate
+    key `pk`, every row in the one scope given (a tenant): the pk of every row's key, and
+    the keys this statement inserted. `known` holds the keys (with their pks) the
+    transaction found stored before.
 
     PostgreSQL returns them from the statement: a row `known` lacks may have been inserted
     by a concurrent transaction a moment ago. SQLite's writers are serialised (BEGIN
@@ -126,21 +128,27 @@ def upsert_keyed(
     """
     at = list(columns).index(key)
     keys = [row[at] for row in rows]
+    scope_column, scope_value = scope
+    conflict = (scope_column, key)
     pks = dict(known)
     if is_postgres(conn) and rows:
         # xmax is 0 on a row version this statement inserted, non-zero on one it updated.
         returning = f" RETURNING {key}, {pk}, (xmax = 0) AS inserted"
-        written = _copy_upsert(conn, table, columns, (key,), update, rows, returning=returning)
+        written = _copy_upsert(conn, table, columns, conflict, update, rows, returning=returning)
         pks.update({found: pk_value for found, pk_value, _ in written})
         inserted = frozenset(found for found, _, was_inserted in written if was_inserted)
     else:
-        bulk_upsert(conn, table, columns, (key,), update, rows)
+        bulk_upsert(conn, table, columns, conflict, update, rows)
         inserted = frozenset(k for k in keys if k not in known)
     # A row the update's WHERE kept as it was is not returned (PostgreSQL); new ones (SQLite).
     missing = sorted({k for k in keys if k not in pks})
+    marker = mark(conn)
     for start in range(0, len(missing), 500):
         where, params = any_of(conn, key, missing[start : start + 500])
-        rows_found = conn.exec_driver_sql(f"SELECT {key}, {pk} FROM {table} WHERE {where}", params)
+        rows_found = conn.exec_driver_sql(
+            f"SELECT {key}, {pk} FROM {table} WHERE {scope_column} = {marker} AND {where}",
+            (scope_value, *params),
+        )
         pks.update({found: pk_value for found, pk_value in rows_found})
     return Upserted(pks, inserted)
 

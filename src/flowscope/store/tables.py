@@ -93,15 +93,19 @@ class WorkflowVersion(Base):
 
 
 class WorkflowRun(Base):
+    """A run; its id is the client's, unique within its tenant (two tenants may both have a
+    run `r1`, and neither learns of the other's)."""
+
     __tablename__ = "workflow_runs"
     __table_args__ = (
         Index(
             "ix_workflow_runs_workflow_pk_started_at_us_id", "workflow_pk", "started_at_us", "id"
         ),
+        UniqueConstraint("tenant_id", "run_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(255), unique=True)
+    run_id: Mapped[str] = mapped_column(String(255))
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     workflow_pk: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     workflow_version: Mapped[str | None] = mapped_column(String(255))
