@@ -320,3 +320,16 @@ def test_a_truncated_node_execution_says_so(client: TestClient, key: str) -> Non
     bad = post(client, key, batch(run("r2", [node("n1", truncated="maybe")])))
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "runs", 0, "node_executions", 0, "truncated"]
+
+
+def test_currencies_are_stored_as_iso_codes(client: TestClient, key: str) -> None:
+    """Dify writes RMB for the renminbi; its ISO 4217 code is CNY (issue 15, item 1)."""
+    nodes = [
+        node("k", "kb", node_type="knowledge-retrieval", cost=0.5, currency="RMB"),
+        node("t", "tool", cost=0.25, currency="cny"),
+    ]
+    post(client, key, batch(run("r-cny", nodes)))
+    stored = {n["id"]: n for n in get_run(client, key, "r-cny")["node_executions"]}
+    assert (stored["k"]["currency"], stored["t"]["currency"]) == ("CNY", "CNY")
+    found = get_run(client, key, "r-cny")
+    assert (found["cost"], found["currency"]) == (0.75, "CNY")

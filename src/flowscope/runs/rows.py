@@ -198,9 +198,19 @@ PRICED_NODE_TYPES = frozenset({"llm", "embedding"})
 """Node types whose token use costs money: without a price they count as unpriced."""
 
 
+CURRENCY_ALIASES = {"RMB": "CNY"}
+"""Codes engines write that are not ISO 4217 (Dify writes RMB for the renminbi)."""
+
+
+def currency_code(reported: str) -> str:
+    """The ISO 4217 code of a reported currency: upper case, aliases resolved."""
+    code = reported.upper()
+    return CURRENCY_ALIASES.get(code, code)
+
+
 def node_cost(node: NodeExecutionCreate, prices: PriceBook) -> tuple[float | None, str, str]:
     """(cost, currency, cost_source) of a node execution."""
-    currency = node.get("currency", "USD")
+    currency = currency_code(node.get("currency", "USD"))
     cost = node.get("cost")
     if cost is not None:
         return cost, currency, "reported"
