@@ -93,22 +93,26 @@ class RandomRun:
     needs: dict[str, list[str]]
 
 
-@st.composite
-def random_runs(draw: st.DrawFn) -> RandomRun:
+def dag_run(
+    draw: st.DrawFn, most: int, durations: st.SearchStrategy[int], gaps: st.SearchStrategy[int]
+) -> RandomRun:
     """A random DAG (edges from lower to higher index), run as an engine would run it."""
-    count = draw(st.integers(1, 14))
+    count = draw(st.integers(1, most))
     parents = [
         sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else [] for i in range(count)
     ]
-    durations = [draw(st.integers(0, 50)) for _ in range(count)]
-    gaps = [draw(st.integers(0, 3)) for _ in range(count)]
     ends: list[int] = []
     executions = []
     for i in range(count):
-        start = max((ends[p] for p in parents[i]), default=0) + gaps[i]
-        ends.append(start + durations[i])
+        start = max((ends[p] for p in parents[i]), default=0) + draw(gaps)
+        ends.append(start + draw(durations))
         executions.append(Execution(f"e{i}", f"n{i}", start, ends[i]))
     return RandomRun(executions, {f"n{i}": [f"n{p}" for p in parents[i]] for i in range(count)})
+
+
+@st.composite
+def random_runs(draw: st.DrawFn) -> RandomRun:
+    return dag_run(draw, 14, st.integers(0, 50), st.integers(0, 3))
 
 
 def run_end(schedule: Schedule, index_of: dict[str, int], changes: dict[str, int]) -> int:
@@ -165,26 +169,15 @@ def jittered_runs(draw: st.DrawFn) -> tuple[RandomRun, list[Execution]]:
     """A random DAG run on a 10 ms grid (durations of 20 ms and more, ends and starts either
     equal or 10 ms apart), and the same run with every timestamp moved by up to half the
     tolerance either way: what millisecond rounding and skewed clocks do to real runs."""
-    count = draw(st.integers(1, 12))
-    parents = [
-        sorted(draw(st.sets(st.integers(0, i - 1), max_size=3))) if i else [] for i in range(count)
-    ]
-    durations = [10 * MS * draw(st.integers(2, 30)) for _ in range(count)]
-    gaps = [10 * MS * draw(st.integers(0, 2)) for _ in range(count)]
-    ends: list[int] = []
-    executions = []
-    for i in range(count):
-        start = max((ends[p] for p in parents[i]), default=0) + gaps[i]
-        ends.append(start + durations[i])
-        executions.append(Execution(f"e{i}", f"n{i}", start, ends[i]))
+    on_grid = st.integers(2, 30).map(lambda n: 10 * MS * n)
+    run = dag_run(draw, 12, on_grid, st.integers(0, 2).map(lambda n: 10 * MS * n))
     half = JITTER_TOLERANCE_US // 2
     moves = st.integers(-half, half)
     jittered = [
         Execution(e.id, e.node_id, e.start_us + draw(moves), e.end_us + draw(moves))
-        for e in executions
+        for e in run.executions
     ]
-    needs = {f"n{i}": [f"n{p}" for p in parents[i]] for i in range(count)}
-    return RandomRun(executions, needs), jittered
+    return run, jittered
 
 
 @settings(max_examples=300)

@@ -2,8 +2,10 @@
 `start` (and `end`), on whole hours, by flowscope.performance.window's one rule; a bad
 combination is a 422 naming the parameter. Pages use the same rule (web/window.py)."""
 
-from __future__ import annotations
+# Annotations are evaluated at definition (no `from __future__ import annotations`): each
+# dependency `_window_of` makes closes over its default, which FastAPI reads from them.
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -20,36 +22,30 @@ End = Annotated[
 ]
 
 
-def _window(days: int | None, start: datetime | None, end: datetime | None, default: int) -> Window:
-    try:
-        return make_window(days, start, end, default_days=default)
-    except BadWindow as exc:
-        raise unprocessable(("query", exc.field), str(exc)) from None
+def _window_of(default_days: int) -> Callable[..., Window]:
+    """The dependency of a window `default_days` long unless the query says otherwise."""
+
+    def window(
+        days: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=MAX_DAYS,
+                description=f"Window: this many days back from now (default {default_days}).",
+            ),
+        ] = None,
+        start: Start = None,
+        end: End = None,
+    ) -> Window:
+        try:
+            return make_window(days, start, end, default_days=default_days)
+        except BadWindow as exc:
+            raise unprocessable(("query", exc.field), str(exc)) from None
+
+    return window
 
 
-def _week(
-    days: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_DAYS, description="Window: this many days back from now (default 7)."),
-    ] = None,
-    start: Start = None,
-    end: End = None,
-) -> Window:
-    return _window(days, start, end, 7)
-
-
-def _month(
-    days: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_DAYS, description="Window: this many days back (default 30)."),
-    ] = None,
-    start: Start = None,
-    end: End = None,
-) -> Window:
-    return _window(days, start, end, 30)
-
-
-WeekWindow = Annotated[Window, Depends(_week)]
+WeekWindow = Annotated[Window, Depends(_window_of(7))]
 """`days` (default 7) or `start`/`end`, as a Window; 422 naming the parameter."""
-MonthWindow = Annotated[Window, Depends(_month)]
+MonthWindow = Annotated[Window, Depends(_window_of(30))]
 """The same with 30 days by default (trends)."""

@@ -340,15 +340,7 @@ def _rejected(runs: Sequence[RunCreate], exc: IngestRejected) -> dict[int, Skipp
 
 def _stored_runs(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> dict[str, StoredRun]:
     """The tenant's runs of these ids already stored, with their node rows."""
-    pks: dict[str, int] = {}
-    for start in range(0, len(run_ids), DEFAULT_BATCH_SIZE):
-        chunk = run_ids[start : start + DEFAULT_BATCH_SIZE]
-        rows = conn.execute(
-            select(WorkflowRun.run_id, WorkflowRun.id).where(
-                WorkflowRun.tenant_id == tenant_id, WorkflowRun.run_id.in_(chunk)
-            )
-        )
-        pks.update({run_id: pk for run_id, pk in rows})
+    pks = _stored_column(conn, tenant_id, run_ids, WorkflowRun.id)
     by_pk = read_stored_runs(conn, sorted(pks.values()))
     return {run_id: by_pk[pk] for run_id, pk in pks.items()}
 
@@ -363,13 +355,20 @@ def _content(stored: StoredRun) -> tuple[object, ...]:
 
 def _stored_node_counts(conn: Connection, tenant_id: int, run_ids: Sequence[str]) -> dict[str, int]:
     """run id -> node executions stored, for those of the runs flowscope already has."""
+    return _stored_column(conn, tenant_id, run_ids, WorkflowRun.node_count)
+
+
+def _stored_column(
+    conn: Connection, tenant_id: int, run_ids: Sequence[str], column: Any
+) -> dict[str, int]:
+    """run id -> a column of the tenant's stored runs of these ids."""
     found: dict[str, int] = {}
     for start in range(0, len(run_ids), DEFAULT_BATCH_SIZE):
         chunk = run_ids[start : start + DEFAULT_BATCH_SIZE]
         rows = conn.execute(
-            select(WorkflowRun.run_id, WorkflowRun.node_count).where(
+            select(WorkflowRun.run_id, column).where(
                 WorkflowRun.tenant_id == tenant_id, WorkflowRun.run_id.in_(chunk)
             )
         )
-        found.update({run_id: count for run_id, count in rows})
+        found.update({run_id: value for run_id, value in rows})
     return found
