@@ -192,8 +192,8 @@ class DifyImport:
 
     def _commit(self, batch: _Batch) -> BatchReport:
         """Write the batch and the cursor after it in one transaction. A run that ingestion
-        refuses (its id already belongs to another tenant or workflow) is skipped and the
-        rest written again."""
+        refuses (its id already belongs to another tenant or workflow, or it starts after
+        the end stored for it) is skipped and the rest written again."""
         while True:
             try:
                 added_runs, added_nodes, updated_runs = self._write(batch)

@@ -196,7 +196,8 @@ def _write_runs(
     result: SpanIngestResult,
 ) -> set[str]:
     """Write the runs; a run that ingestion refuses (its trace id is another tenant's run,
-    or it moved workflow) is left out with its spans. Returns the refused trace ids."""
+    it moved workflow, or it starts after the end stored for it) is left out with its
+    spans. Returns the refused trace ids."""
     refused: set[str] = set()
     while runs:
         try:
