@@ -216,7 +216,8 @@ _ERRORS_OF_EVERY_KEYED_ROUTE = {
 
 def _document_errors(paths: dict[str, Any]) -> None:
     """The error answers every route under /api/ can give, documented once (with the
-    shape FastAPI gives them, `{"detail": "..."}`), beside those a route documents itself."""
+    shape FastAPI gives them, `{"detail": "..."}`), beside those a route documents itself;
+    a route with a body also answers 400 to bytes it cannot decode."""
     for path, operations in paths.items():
         if not path.startswith("/api/"):
             continue
@@ -225,6 +226,8 @@ def _document_errors(paths: dict[str, Any]) -> None:
             wanted = dict(_ERRORS_OF_EVERY_KEYED_ROUTE)
             if "{" in path:
                 wanted["404"] = "Not found in the caller's tenant"
+            if "requestBody" in operation:
+                wanted["400"] = "The body cannot be read as JSON (not UTF-8)"
             for status, description in wanted.items():
                 responses.setdefault(
                     status,

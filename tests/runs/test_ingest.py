@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -333,3 +334,40 @@ def test_currencies_are_stored_as_iso_codes(client: TestClient, key: str) -> Non
     assert (stored["k"]["currency"], stored["t"]["currency"]) == ("CNY", "CNY")
     found = get_run(client, key, "r-cny")
     assert (found["cost"], found["currency"]) == (0.75, "CNY")
+
+
+def test_a_report_cannot_start_after_the_end_already_stored(client: TestClient, key: str) -> None:
+    """A finished node (or run) reported again without its end keeps the stored end; a start
+    after that end would store one ending before it began, and the critical path then failed
+    (a 500 that schemathesis found): a 422 names the start, and nothing is stored."""
+    first = run("r1", [node("n1", start=0, end=2), node("n2", start=2, end=3)], end=10)
+    assert post(client, key, batch(first)).status_code == 200
+    for status in ("retry", "succeeded", "failed"):
+        n1 = node("n1", start=5, end=None, status=status)
+        again = run("r1", [node("n2", start=2, end=3), n1], end=None)
+        response = post(client, key, batch(run("other"), again))
+        assert response.status_code == 422, (status, response.text)
+        (problem,) = response.json()["detail"]
+        assert problem["loc"] == ["body", "runs", 1, "node_executions", 1, "started_at"]
+        assert "2026-11-01T10:00:02+00:00" in problem["msg"]
+    response = post(client, key, batch(run("r1", [], start=12, end=None)))
+    assert response.status_code == 422
+    assert [p["loc"] for p in response.json()["detail"]] == [["body", "runs", 0, "started_at"]]
+    assert times(get_run(client, key, "r1")) == times(first)
+    assert [r["id"] for r in list_runs(client, key)] == ["r1"]  # "other" was not stored
+    # A report that restates its end, or starts before the stored end, is taken as before.
+    n1, n2 = node("n1", start=5, end=6), node("n2", start=1, end=None, status="failed")
+    assert post(client, key, batch(run("r1", [n1, n2], start=1, end=None))).status_code == 200
+    kept = {"finished_at": first["node_executions"][1]["finished_at"]}
+    expected = run("r1", [n1, {**n2, **kept}], start=1, end=10)
+    assert times(get_run(client, key, "r1")) == times(expected)
+
+
+def times(report: dict[str, Any]) -> list[tuple[str, datetime | None, datetime | None]]:
+    """The start and end of a run and of its node executions, as instants."""
+
+    def instant(value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+    items = [report, *sorted(report["node_executions"], key=lambda n: n["id"])]
+    return [(i["id"], instant(i["started_at"]), instant(i.get("finished_at"))) for i in items]

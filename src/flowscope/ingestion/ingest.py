@@ -30,7 +30,15 @@ from flowscope.runs.rows import (
 )
 from flowscope.schemas.runs import IngestResult, NodeExecutionCreate, RunCreate
 from flowscope.store import dialect
-from flowscope.store.rows import NODE_COLUMNS, RUN_COLUMNS, NodeRow, rank_sql, status_rank
+from flowscope.store.rows import (
+    NODE_COLUMNS,
+    RUN_COLUMNS,
+    NodeRow,
+    RunRow,
+    rank_sql,
+    status_rank,
+)
+from flowscope.timeutil import from_us, to_us
 from flowscope.timeutil import now_us as _now_us
 
 _CHUNK = 500
@@ -175,6 +183,7 @@ class PreparedBatch:
 
     runs: dict[str, RunCreate]  # the report of each run id that wins, by id
     position: dict[str, int]  # where each run id first stood in the request
+    reports: Sequence[RunCreate]  # the runs as sent, to say where a problem stands
     node_rows: dict[str, list[NodeRow]]  # by run id; run_pk is 0 until written
     totals: dict[str, RunTotals]
     contributions: dict[str, Contribution]  # what each run adds to rollups if it is new
@@ -204,6 +213,7 @@ def prepare_batch(runs: Sequence[RunCreate], *, prices: PriceBook) -> PreparedBa
     return PreparedBatch(
         runs=latest,
         position=position,
+        reports=runs,
         node_rows=node_rows,
         totals=totals,
         contributions=contributions,
@@ -241,6 +251,7 @@ def write_batch(
     existing = _existing_runs(conn, tenant_id, run_ids)
     _check_workflows(batch, existing, workflow_pks)
     before = read_stored_runs(conn, sorted(found.pk for found in existing.values()))
+    _check_stored_ends(batch, existing, before)
     catalog.ensure_versions(
         conn,
         {
@@ -332,6 +343,73 @@ def _check_workflows(
     ]
     if problems:
         raise IngestRejected(problems)
+
+
+_AFTER_STORED_END = (
+    "started_at is after the finished_at already stored for it ({end}): send its finished_at too"
+)
+
+
+def _check_stored_ends(
+    batch: PreparedBatch, existing: dict[str, _Stored], before: dict[int, StoredRun]
+) -> None:
+    """A report without finished_at keeps the one stored (optional columns do); starting
+    after it, it would store a run or node execution that ends before it began."""
+    problems: list[Problem] = []
+    for run_id, found in existing.items():
+        stored = before[found.pk]
+        run = batch.runs[run_id]
+        if _starts_after_stored_end(
+            run["status"], to_us(run["started_at"]), run.get("finished_at"), stored.run
+        ):
+            at, _ = _where(batch.reports, run_id, None, run["status"])
+            problems.append(Problem(at, "started_at", _stored_end(stored.run)))
+        stored_nodes = {node.id: node for node in stored.nodes}
+        for row in batch.node_rows.get(run_id, ()):
+            node = stored_nodes.get(row.id)
+            if node is not None and _starts_after_stored_end(
+                row.status, row.started_at_us, row.finished_at_us, node
+            ):
+                at, j = _where(batch.reports, run_id, row.id, row.status)
+                problems.append(Problem(at, "started_at", _stored_end(node), node=j))
+    if problems:
+        raise IngestRejected(problems)
+
+
+def _starts_after_stored_end(
+    status: str, started_us: int, finished: object, stored: RunRow | NodeRow
+) -> bool:
+    return (
+        finished is None
+        and stored.finished_at_us is not None
+        and status_rank(status) >= status_rank(stored.status)  # else the report is not applied
+        and started_us > stored.finished_at_us
+    )
+
+
+def _stored_end(stored: RunRow | NodeRow) -> str:
+    assert stored.finished_at_us is not None
+    return _AFTER_STORED_END.format(end=from_us(stored.finished_at_us).isoformat())
+
+
+def _where(
+    reports: Sequence[RunCreate], run_id: str, node_id: str | None, status: str
+) -> tuple[int, int | None]:
+    """Where the report that won stands: the last one of the highest rank (see _dedupe)."""
+    rank = status_rank(status)
+    for i in reversed(range(len(reports))):
+        report = reports[i]
+        if report["id"] != run_id:
+            continue
+        if node_id is None:
+            if status_rank(report["status"]) == rank:
+                return i, None
+            continue
+        nodes = report.get("node_executions", ())
+        for j in reversed(range(len(nodes))):
+            if nodes[j]["id"] == node_id and status_rank(nodes[j]["status"]) == rank:
+                return i, j
+    raise AssertionError(f"no report of {run_id}/{node_id} in the batch")
 
 
 def _recompute_totals(conn: Connection, run_pks: Sequence[int]) -> dict[int, StoredRun]:

@@ -202,8 +202,8 @@ class DifyImport:
 
     def _commit(self, batch: _Batch) -> BatchReport:
         """Write the batch and the cursor after it in one transaction. A run that ingestion
-        refuses (its id already belongs to another workflow) is skipped and the
-        rest written again."""
+        refuses (its id already belongs to another workflow, or it starts after the end
+        stored for it) is skipped and the rest written again."""
         while True:
             try:
                 added, added_nodes, changed = self._write(batch)

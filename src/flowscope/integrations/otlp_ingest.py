@@ -195,8 +195,8 @@ def _write_runs(
     now: int,
     result: SpanIngestResult,
 ) -> set[str]:
-    """Write the runs; a run that ingestion refuses (it moved workflow) is left out with its
-    spans. Returns the refused trace ids."""
+    """Write the runs; a run that ingestion refuses (it moved workflow, or it starts after
+    the end stored for it) is left out with its spans. Returns the refused trace ids."""
     refused: set[str] = set()
     while runs:
         try:
