@@ -55,34 +55,22 @@ def _set(columns: Sequence[str], table: str, keep: frozenset[str]) -> str:
     return ", ".join(parts)
 
 
+# Columns a report without them leaves as stored; the others it always sets.
+_RUN_OPTIONAL = (
+    "workflow_version",
+    "finished_at_us",
+    "elapsed_ms",
+    "error",
+    "triggered_from",
+    "inputs_hash",
+    "reported_total_tokens",
+)
 _RUN_UPDATE = (
     "DO UPDATE SET "
     + _set(
-        (
-            "workflow_version",
-            "status",
-            "status_rank",
-            "started_at_us",
-            "finished_at_us",
-            "elapsed_ms",
-            "error",
-            "triggered_from",
-            "inputs_hash",
-            "reported_total_tokens",
-            "updated_at_us",
-        ),
+        ("status", "status_rank", "started_at_us", "updated_at_us", *_RUN_OPTIONAL),
         "workflow_runs",
-        frozenset(
-            {
-                "workflow_version",
-                "finished_at_us",
-                "elapsed_ms",
-                "error",
-                "triggered_from",
-                "inputs_hash",
-                "reported_total_tokens",
-            }
-        ),
+        frozenset(_RUN_OPTIONAL),
     )
     + " WHERE excluded.status_rank >= workflow_runs.status_rank"
 )

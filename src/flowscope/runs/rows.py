@@ -166,7 +166,6 @@ def run_row(
     finished_at = run.get("finished_at")
     finished = None if finished_at is None else to_us(finished_at)
     reported_total = run.get("total_tokens")
-    figures = totals.stored(reported_total)
     return RunRow(
         run_id=run["id"],
         tenant_id=tenant_id,
@@ -181,14 +180,7 @@ def run_row(
         triggered_from=run.get("triggered_from"),
         inputs_hash=run.get("inputs_hash"),
         reported_total_tokens=reported_total,
-        node_count=figures.node_count,
-        cache_hits=figures.cache_hits,
-        unpriced_node_executions=figures.unpriced_node_executions,
-        prompt_tokens=figures.prompt_tokens,
-        completion_tokens=figures.completion_tokens,
-        total_tokens=figures.total_tokens,
-        cost=figures.cost,
-        currency=figures.currency,
+        **totals.stored(reported_total)._asdict(),
         created_at_us=now_us,
         updated_at_us=now_us,
     )
